@@ -1,0 +1,153 @@
+"""Build the processing chain (dry, codec, vocoder, codec+vocoder) from names.
+
+The same chain object serves the offline ``process`` command, ``evaluate``
+and the live engine, so what is heard live is what is measured offline.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine import resources
+from engine.stage import SAMPLE_RATE, HopStage
+
+CHAINS = ("dry", "codec", "vocoder", "codec,vocoder")
+_ALIASES = {"codec+vocoder": "codec,vocoder", "vocos": "vocoder", "none": "dry"}
+
+
+class SeededWeightsWarning(UserWarning):
+    """Weights are a seeded random initialisation, not trained ones."""
+
+
+def parse_chain(text: str) -> tuple[str, ...]:
+    """Normalise a chain name ('codec+vocoder', 'codec,vocoder', ...) to stage names."""
+    key = _ALIASES.get(text.strip().lower(), text.strip().lower())
+    if key not in CHAINS:
+        raise ValueError(f"unknown chain '{text}'; choose one of: {', '.join(CHAINS)}")
+    return () if key == "dry" else tuple(key.split(","))
+
+
+def _warn_seeded(what: str) -> None:
+    msg = (
+        f"NO TRAINED {what.upper()} WEIGHTS: using a deterministic seeded random "
+        f"initialisation. The output is NOT meaningful audio."
+    )
+    print(f"streamvox: WARNING: {msg}", file=sys.stderr)
+    warnings.warn(msg, SeededWeightsWarning, stacklevel=3)
+
+
+def load_codec_model(path: str | Path | None = None):
+    """Load codec weights from ``path``, else the bundled default, else seeded."""
+    from engine.models.codec_checkpoint import load_codec, seeded_codec
+
+    if path is not None:
+        return load_codec(path)
+    if resources.DEFAULT_CODEC_WEIGHTS.exists():
+        return load_codec(resources.DEFAULT_CODEC_WEIGHTS)
+    _warn_seeded("codec")
+    return seeded_codec(seed=0)
+
+
+def load_vocoder_model(path: str | Path | None = None):
+    """Load vocoder weights from ``path``, else the bundled default, else seeded."""
+    from engine.models.vocos import VocosConfig
+    from engine.models.vocos_checkpoint import load_vocos, seeded_vocos
+
+    if path is not None:
+        return load_vocos(path)
+    if resources.DEFAULT_VOCODER_WEIGHTS.exists():
+        return load_vocos(resources.DEFAULT_VOCODER_WEIGHTS)
+    _warn_seeded("vocoder")
+    return seeded_vocos(VocosConfig(dim=384, intermediate_dim=1152, n_layers=6), seed=0)
+
+
+def build_stages(
+    chain: str,
+    chunk: int = 5,
+    codec_weights: str | Path | None = None,
+    vocoder_weights: str | Path | None = None,
+) -> list[HopStage]:
+    """Create fresh streaming stages for ``chain`` (see :data:`CHAINS`)."""
+    stages: list[HopStage] = []
+    for name in parse_chain(chain):
+        if name == "codec":
+            from engine.models.codec_stage import CodecStage
+
+            stages.append(CodecStage(load_codec_model(codec_weights)))
+        else:
+            from engine.models.vocos_stage import VocosStage
+
+            stages.append(VocosStage(load_vocoder_model(vocoder_weights), chunk_frames=chunk))
+    return stages
+
+
+@dataclass
+class Chain:
+    """Stages run one after another; latencies add up."""
+
+    stages: Sequence[HopStage]
+
+    @property
+    def latency(self) -> int:
+        """Total algorithmic latency in samples at 16 kHz."""
+        return sum(s.latency for s in self.stages)
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of the chain's input and output."""
+        return SAMPLE_RATE
+
+    def reset(self) -> None:
+        """Reset every stage to the start of a stream."""
+        for s in self.stages:
+            s.reset()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Stream ``block`` through every stage (same length out, delayed)."""
+        out = np.asarray(block, dtype=np.float32)
+        for s in self.stages:
+            out = s.process(out)
+        return out
+
+    def run_aligned(self, x: np.ndarray, block: int, progress=None) -> np.ndarray:
+        """Stream a whole signal block by block, then remove the latency.
+
+        The input is followed by ``latency`` zeros so that the tail comes
+        out; the result has ``len(x)`` samples aligned with ``x``. The block
+        size does not change the result. ``progress(n)`` is called with the
+        number of samples consumed after each block.
+        """
+        if block <= 0:
+            raise ValueError(f"block size must be positive, got {block}")
+        lat = self.latency
+        padded = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
+        out = np.empty_like(padded)
+        for start in range(0, len(padded), block):
+            stop = min(start + block, len(padded))
+            out[start:stop] = self.process(padded[start:stop])
+            if progress is not None:
+                progress(stop - start)
+        return out[lat : lat + len(x)]
+
+    def offline(self, x: np.ndarray) -> np.ndarray:
+        """Whole-signal form of :meth:`run_aligned` built from each stage's offline form.
+
+        Between stages the signal is delayed by the upstream latency, exactly
+        as it is when streaming, because a hop-based stage is not invariant
+        to shifts that are not multiples of its hop.
+        """
+        n = len(x)
+        lat = self.latency
+        z = np.concatenate([np.asarray(x, np.float32), np.zeros(lat, np.float32)])
+        delay = 0
+        for s in self.stages:
+            z = s.offline(z)
+            z = np.concatenate([np.zeros(s.latency, np.float32), z])[: len(z)]
+            delay += s.latency
+        return z[delay : delay + n]

@@ -1,0 +1,12 @@
+"""Where bundled files (default weights, icons, sample audio) live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import resources as _resources_pkg
+
+RESOURCES_DIR = Path(_resources_pkg.__file__).resolve().parent
+WEIGHTS_DIR = RESOURCES_DIR / "weights"
+DEFAULT_CODEC_WEIGHTS = WEIGHTS_DIR / "codec.safetensors"
+DEFAULT_VOCODER_WEIGHTS = WEIGHTS_DIR / "vocos.safetensors"
