@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process",)
+COMMANDS = ("process", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
