@@ -1,0 +1,100 @@
+"""Overlap-save streaming of the TinyTransformerCodec (window 480, hop 240).
+
+The codec normalises over its whole 480-sample window, so it is streamed
+the way it was trained and as the seed does it: every hop, encode and decode
+the last ``window`` input samples and keep the last ``hop`` output samples.
+
+Offline form, on a whole signal ``x`` (C = window - hop = 240 samples of
+context):
+
+    xp = concat(zeros(C), x, zeros(pad))      # pad: len(x) + pad multiple of hop
+    step k: w = decode(encode(xp[hop*k : hop*k + window]))
+            y[hop*k : hop*k + hop] = w[C : window]
+    offline(x) = y[:len(x)]
+
+The streaming :meth:`CodecStage.step` keeps the last C input samples as
+context, so step k sees the same window; the FIFO of :class:`HopStage` adds
+one hop of delay: ``latency == hop`` (240 samples, 15 ms) and
+``process()`` output equals ``offline`` delayed by 240 samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.models.tiny_codec import TinyTransformerCodec
+from engine.stage import HopStage
+
+#: Windows per forward pass in :meth:`CodecStage.offline` (bounds memory).
+OFFLINE_BATCH = 256
+
+
+class CodecStage(HopStage):
+    """Streaming codec round trip (encode -> tokens -> decode) by overlap-save."""
+
+    name = "codec"
+
+    def __init__(self, model: TinyTransformerCodec) -> None:
+        cfg = model.config
+        super().__init__(cfg.hop)
+        self.model = model.eval()
+        self.window = cfg.window
+        self.context = cfg.window - cfg.hop
+        self._buf = np.zeros(self.window, dtype=np.float32)
+        self._buf_t = torch.from_numpy(self._buf).view(1, self.window)
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Nominal token rate: codebooks x latent frames per second (1333.3 for the seed)."""
+        cfg = self.model.config
+        return cfg.n_codebooks * self.sample_rate / cfg.downsample
+
+    @property
+    def bitrate_bps(self) -> float:
+        """Nominal bit-rate of the token stream (9333.3 bit/s for the seed)."""
+        return self.tokens_per_second * self.model.config.bits_per_token
+
+    @property
+    def oas_bitrate_bps(self) -> float:
+        """Bit-rate when, as in the seed's OaS, every whole window is sent each hop (18666.7)."""
+        cfg = self.model.config
+        return self.bitrate_bps * cfg.window / cfg.hop
+
+    def step(self, hop_in: np.ndarray) -> np.ndarray:
+        """Shift ``hop`` new samples into the window; return its last ``hop`` decoded samples."""
+        buf = self._buf
+        buf[: self.context] = buf[self.hop :]
+        buf[self.context :] = hop_in
+        with torch.inference_mode():
+            y = self.model.decode(self.model.encode(self._buf_t))
+        return y[0, self.context :].numpy()
+
+    def reset_state(self) -> None:
+        """Forget the context (back to the zeros that precede a stream)."""
+        self._buf.fill(0.0)
+
+    def offline(self, x: np.ndarray) -> np.ndarray:
+        """Whole-signal overlap-save (see the module docstring).
+
+        The encoder runs one window at a time, with exactly the kernels that
+        :meth:`step` uses: batched convolutions round differently (~1e-6),
+        which could flip a near-tie codebook choice and break the
+        stream == offline identity. Decoding is batched for speed; it only
+        differs from :meth:`step` by float rounding (~1e-8).
+        """
+        x = np.asarray(x, dtype=np.float32).reshape(-1)
+        n = x.shape[0]
+        if n == 0:
+            return x.copy()
+        steps = -(-n // self.hop)
+        xp = np.zeros(self.context + steps * self.hop, dtype=np.float32)
+        xp[self.context : self.context + n] = x
+        windows = torch.from_numpy(xp).unfold(0, self.window, self.hop)
+        y = np.empty((steps, self.hop), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, steps, OFFLINE_BATCH):
+                batch = windows[s : s + OFFLINE_BATCH]
+                codes = torch.cat([self.model.encode(w.view(1, -1).clone()) for w in batch])
+                y[s : s + OFFLINE_BATCH] = self.model.decode(codes)[:, self.context :]
+        return y.reshape(-1)[:n]
