@@ -1,0 +1,264 @@
+r"""Train TinyTransformerCodec for overlap-save (OaS) streaming.
+
+    python -m engine.training.train_codec --config engine/training/configs/codec.json \\
+        --out runs/codec [--resume] [--steps N] [--threads 1] [--export PATH]
+
+What the model is trained for is exactly what the streaming stage does: each
+hop, encode + decode the last 480 input samples and keep the last 240 output
+samples. A training example is a crop of ``240 * (K + 1)`` samples cut into
+``K`` overlapping 480-sample windows (hop 240); each window is coded on its
+own, and the kept halves are stitched into a ``240 * K`` signal. The losses
+(multi-scale mel + multi-resolution STFT + waveform L1) are computed on that
+stitched signal, so they see what a listener hears, hop-boundary clicks
+included. The discarded first half of each window gets only a small L1 term
+(``first_half_weight``) to keep the decoder's warm-up part sane.
+
+Decoder output padding: the seed decoder's transposed convolutions give
+457 samples for 20 latent frames, and the seed zero-pads that to 480. In OaS
+this makes the last 23 samples of every kept hop silent (a 1.4 ms gap every
+15 ms, a 67 Hz buzz). Our models set ``output_padding=True`` (each
+transposed conv gets ``output_padding = stride - 1``), so the decoder gives
+exactly 480 samples. This adds no weights and keeps the seed's state-dict
+keys and shapes, so seed tooling can still load the weights (it would then
+decode with its own 23-sample gap); the choice is recorded in the checkpoint
+config so our loader rebuilds the same decoder.
+
+VQ: straight-through estimator with a commitment loss on the encoder; the
+codebooks follow EMA statistics (:mod:`engine.training.vq_ema`); unused codes
+are restarted from random encoder outputs; perplexity and the fraction of
+codes in use are logged per codebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
+from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
+from engine.training.common import Trainer, add_common_args, load_config, print_banner
+from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
+from engine.training.losses import ReconstructionLoss
+from engine.training.vq_ema import EmaCodebook
+
+WINDOW, HOP = 480, 240
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "data_dir": str(DEFAULT_DATA_DIR),
+    "noise_dir": str(DEFAULT_NOISE_DIR),
+    "model": {"output_padding": True},
+    "augment": {},
+    "batch_segments": 16,
+    "hops_per_segment": 16,
+    "steps": 60000,
+    "lr": 1e-3,
+    "warmup": 500,
+    "weight_decay": 0.0,
+    "grad_clip": 1.0,
+    "loss": {"mel_weight": 15.0, "stft_weight": 1.0, "wave_weight": 1.0},
+    "fft_sizes": [64, 128, 256, 512, 1024],
+    "mel_scales": [[128, 16], [256, 32], [512, 64], [1024, 80]],
+    "first_half_weight": 0.1,
+    "commit_weight": 0.25,
+    "ema_decay": 0.99,
+    "dead_threshold": 1.0,
+    "restart_every": 100,
+    "val_segments": 64,
+    "log_every": 50,
+    "val_every": 500,
+    "ckpt_every_s": 180,
+    "val_speakers": [],
+}
+
+
+def oas_windows(x: torch.Tensor) -> torch.Tensor:
+    """Cut ``(B, 240 * (K + 1))`` into OaS windows ``(B, K, 480)`` with hop 240."""
+    if x.shape[-1] < WINDOW or x.shape[-1] % HOP:
+        raise ValueError(f"segment length must be a multiple of {HOP} >= {WINDOW}: {x.shape}")
+    return x.unfold(-1, WINDOW, HOP)
+
+
+def stitch(windows: torch.Tensor) -> torch.Tensor:
+    """Keep the last 240 samples of each window ``(B, K, 480)`` -> ``(B, 240 * K)``."""
+    b, k, _ = windows.shape
+    return windows[..., WINDOW - HOP :].reshape(b, k * HOP)
+
+
+class CodecTrainer(Trainer):
+    """Trains the codec on OaS-stitched speech segments."""
+
+    kind = "codec"
+
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        out_dir: str | Path,
+        train_bank: AudioBank | None = None,
+        val_bank: AudioBank | None = None,
+        noise_bank: AudioBank | None = None,
+    ) -> None:
+        super().__init__(cfg, out_dir)
+        if train_bank is None or val_bank is None:
+            train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
+        self.train_bank, self.val_bank = train_bank, val_bank
+        self.model_config = CodecConfig(**cfg["model"])
+        self.model = TinyTransformerCodec(self.model_config)
+        self.codebooks = [
+            EmaCodebook(q.embedding.weight.data, cfg["ema_decay"]) for q in self.model.quantizers
+        ]
+        for q in self.model.quantizers:
+            q.embedding.weight.requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=cfg["lr"], betas=(0.9, 0.99), weight_decay=cfg["weight_decay"]
+        )
+        self.loss = ReconstructionLoss(
+            **cfg["loss"],
+            fft_sizes=cfg["fft_sizes"],
+            mel_scales=[tuple(s) for s in cfg["mel_scales"]],
+        )
+        aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
+        self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
+        self.codebook_rng = torch.Generator().manual_seed(cfg["seed"] + 1)
+        seg = HOP * (cfg["hops_per_segment"] + 1)
+        val_rng = np.random.default_rng(12345)
+        self.val_batch = torch.from_numpy(val_bank.batch(val_rng, cfg["val_segments"], seg))
+
+    # --- one step -----------------------------------------------------------
+    def _latents(self, z_e: torch.Tensor, i: int) -> torch.Tensor:
+        """Half ``i`` of the pre-quantiser output ``(B, 128, T)`` as ``(B * T, 64)``."""
+        d = z_e.shape[1] // len(self.codebooks)
+        return z_e[:, i * d : (i + 1) * d].permute(0, 2, 1).reshape(-1, d)
+
+    def forward_segments(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Code every OaS window of ``x`` ``(B, 240 (K + 1))``.
+
+        Returns the decoded windows ``(B, K, 480)``, the model output of the
+        flattened batch, and the input windows ``(B, K, 480)``.
+        """
+        windows = oas_windows(x)
+        b, k, _ = windows.shape
+        out = self.model(windows.reshape(b * k, WINDOW))
+        return out.audio.reshape(b, k, WINDOW), out, windows
+
+    def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], Any]:
+        """Total loss for a batch of segments and its logged parts."""
+        y, out, windows = self.forward_segments(x)
+        recon, parts = self.loss(stitch(y), x[:, HOP:])
+        first = F.l1_loss(y[..., :HOP], windows[..., :HOP])
+        commit = F.mse_loss(out.z_e, out.z_q.detach())
+        total = recon + self.cfg["first_half_weight"] * first + self.cfg["commit_weight"] * commit
+        parts.update(recon=float(recon.detach()), commit=float(commit.detach()))
+        return total, parts, out
+
+    def train_step(self) -> dict[str, float]:
+        """Augmented batch -> loss -> AdamW step -> EMA codebook update."""
+        c = self.cfg
+        seg = HOP * (c["hops_per_segment"] + 1)
+        x = torch.from_numpy(self.augmenter.batch(c["batch_segments"], seg))
+        if not self.codebooks[0].initialised:
+            self._init_codebooks(x)
+        total, parts, out = self.losses(x)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c["grad_clip"])
+        self.optimizer.step()
+        z_e = out.z_e.detach()
+        restarted = 0
+        for i, book in enumerate(self.codebooks):
+            z = self._latents(z_e, i)
+            book.update(z, out.codes[:, i].reshape(-1))
+            if (self.step + 1) % c["restart_every"] == 0:
+                restarted += book.restart_dead(z, c["dead_threshold"], self.codebook_rng)
+        parts.update(loss=float(total.detach()), grad_norm=float(grad_norm), restarted=restarted)
+        return parts
+
+    @torch.no_grad()
+    def _init_codebooks(self, x: torch.Tensor) -> None:
+        _, out, _ = self.forward_segments(x)
+        for i, book in enumerate(self.codebooks):
+            book.init_from(self._latents(out.z_e, i), self.codebook_rng)
+
+    def validate(self) -> dict[str, float]:
+        """Loss on fixed held-out-speaker segments (no augmentation) + codebook usage."""
+        totals: dict[str, list[float]] = {}
+        for chunk in torch.split(self.val_batch, 16):
+            _, parts, _ = self.losses(chunk)
+            for k, v in parts.items():
+                totals.setdefault(k, []).append(v)
+        metrics = {f"val_{k}": float(np.mean(v)) for k, v in totals.items()}
+        metrics["val_loss"] = metrics.pop("val_recon")
+        for i, book in enumerate(self.codebooks):
+            ppl, used = book.usage()
+            metrics[f"ppl{i}"] = ppl
+            metrics[f"used{i}"] = used
+        return metrics
+
+    # --- state --------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """Augmenter RNG, codebook RNG and EMA buffers."""
+        return {
+            "augmenter": self.augmenter.state(),
+            "codebook_rng": self.codebook_rng.get_state(),
+            "codebooks": [b.state_dict() for b in self.codebooks],
+        }
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+        self.augmenter.set_state(state["augmenter"])
+        self.codebook_rng.set_state(state["codebook_rng"])
+        for book, s in zip(self.codebooks, state["codebooks"], strict=True):
+            book.load_state_dict(s)
+
+    def export(self, path: str | Path, source: str = "best.pt") -> Path:
+        """Write shipping weights (safetensors + JSON config) from run file ``source``."""
+        self.resume(source)
+        info = self.provenance(
+            {"train": self.train_bank.summary(), "val_speakers": self.cfg.get("val_speakers", [])}
+        )
+        info["model_config"] = self.model_config.to_dict()
+        info["output_padding_note"] = (
+            "decoder transposed convs use output_padding = stride - 1, so 20 latent frames "
+            "decode to exactly 480 samples (the seed decodes 457 and zero-pads 23)"
+        )
+        from engine.models.codec_checkpoint import save_codec  # written in parallel
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model.eval()
+        save_codec(self.model, path, info)
+        return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, DEFAULTS)
+    if args.resume and (args.out / "config.json").exists() and args.config is None:
+        cfg = load_config(args.out / "config.json", DEFAULTS)
+    trainer = CodecTrainer(cfg, args.out)
+    if args.export:
+        path = trainer.export(args.export, args.from_checkpoint)
+        print(f"exported {path} (step {trainer.step}, best val {trainer.best_val:.4f})")
+        return 0
+    (args.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    if args.resume and trainer.resume():
+        print(f"resumed at step {trainer.step}", flush=True)
+    print_banner("codec", cfg, args.out)
+    trainer.run(args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

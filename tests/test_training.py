@@ -1,0 +1,278 @@
+"""Training code: split, augmentation, losses, and tiny-config trainers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter, speed_perturb
+from engine.training.common import load_config
+from engine.training.data import (
+    AudioBank,
+    list_utterances,
+    parse_name,
+    read_split,
+    speaker_split,
+    write_split,
+)
+from engine.training.losses import MultiResolutionSTFTLoss, ReconstructionLoss, mel_filterbank
+from engine.training.train_codec import DEFAULTS as CODEC_DEFAULTS
+from engine.training.train_codec import CodecTrainer
+from engine.training.train_vocos import DEFAULTS as VOCOS_DEFAULTS
+from engine.training.train_vocos import VocosTrainer
+
+SR = 16_000
+CORPORA = {"librispeech": 12, "speechcommands": 10, "fsdd8k": 3, "libritts": 2}
+
+
+def _voice(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    """A crude voiced sound: harmonics of a gliding f0 with an envelope, plus noise."""
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = rng.uniform(90, 250) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(1, 4) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    x = sum(np.sin(k * phase) / k for k in range(1, 12))
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 5) * t)
+    return (0.2 * x * env + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("speech")
+    train, noise = root / "train", root / "noise"
+    train.mkdir()
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for corpus, n_spk in CORPORA.items():
+        for s in range(n_spk):
+            for u in range(2):
+                x = _voice(rng, 0.5)
+                sf.write(train / f"{corpus}_spk{s}_u{u}.flac", x, SR, subtype="PCM_16")
+    sf.write(noise / "bg_hum.flac", 0.1 * rng.standard_normal(SR).astype(np.float32), SR)
+    return train, noise
+
+
+# --- data ----------------------------------------------------------------------
+def test_parse_name_splits_three_parts_and_rejects_others():
+    u = parse_name("/x/librispeech_1234_5678-0001.flac")
+    assert (u.corpus, u.speaker, u.utt_id) == ("librispeech", "1234", "5678-0001")
+    with pytest.raises(ValueError):
+        parse_name("noseparators.flac")
+
+
+def test_split_holds_out_whole_speakers_deterministically(corpus, tmp_path):
+    train_dir, _ = corpus
+    utts = list_utterances(train_dir)
+    split = speaker_split(utts, seed=0)
+    spk = {u.path.name: u.speaker_key for u in utts}
+    train_spk = {spk[n] for n in split["train"]}
+    val_spk = {spk[n] for n in split["val"]}
+    assert train_spk.isdisjoint(val_spk)
+    assert len(split["train"]) + len(split["val"]) == len(utts)
+    held = {k.split("/")[0] for k in val_spk}
+    assert {"librispeech", "speechcommands", "fsdd8k"} <= held
+    assert "libritts" not in held
+    assert speaker_split(list(reversed(utts)), seed=0)["val"] == split["val"]
+    write_split(split, tmp_path / "split.json")
+    assert read_split(tmp_path / "split.json") == split
+
+
+def test_audio_bank_crops_are_in_range_and_padded(corpus):
+    train_dir, _ = corpus
+    bank = AudioBank(sorted(train_dir.glob("*.flac"))[:3])
+    rng = np.random.default_rng(0)
+    x = bank.batch(rng, 4, 480)
+    assert x.shape == (4, 480) and x.dtype == np.float32
+    long = bank.crop(rng, 2 * SR)  # longer than every file: zero tail
+    assert np.all(long[SR:] == 0) and np.any(long != 0)
+    assert bank.summary()["fsdd8k"]["files"] == 3
+
+
+# --- augmentation -------------------------------------------------------------
+def test_augmenter_keeps_shape_dtype_finite_and_is_seeded(corpus):
+    train_dir, noise_dir = corpus
+    bank = AudioBank(sorted(train_dir.glob("*.flac")))
+    noise = AudioBank(sorted(noise_dir.glob("*.flac")))
+    cfg = AugmentConfig(p_speed=1.0, p_noise=1.0, p_white=1.0)
+    a = Augmenter(bank, noise, cfg, seed=3).batch(8, 480)
+    b = Augmenter(bank, noise, cfg, seed=3).batch(8, 480)
+    assert a.shape == (8, 480) and a.dtype == np.float32
+    assert np.all(np.isfinite(a)) and np.max(np.abs(a)) <= cfg.peak_limit + 1e-6
+    np.testing.assert_array_equal(a, b)
+    plain = Augmenter(bank, None, NO_AUGMENT, seed=3).batch(8, 480)
+    assert not np.allclose(plain, a)
+
+
+def test_speed_perturb_shifts_pitch_by_the_factor():
+    t = np.arange(SR) / SR
+    x = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    y = speed_perturb(x, 1.05, 8000)
+    peak_hz = np.argmax(np.abs(np.fft.rfft(y * np.hanning(8000)))) * SR / 8000
+    assert y.shape == (8000,) and y.dtype == np.float32
+    assert abs(peak_hz - 1050) <= 4
+    with pytest.raises(ValueError):
+        speed_perturb(x, 0.0, 100)
+
+
+def test_augment_config_rejects_bad_values():
+    with pytest.raises(ValueError):
+        AugmentConfig(p_noise=1.5)
+    with pytest.raises(ValueError):
+        AugmentConfig(max_speed=0.7)
+
+
+# --- losses ---------------------------------------------------------------------
+def test_mel_filterbank_matches_librosa_slaney():
+    librosa = pytest.importorskip("librosa")
+    ref = librosa.filters.mel(sr=SR, n_fft=512, n_mels=40)
+    np.testing.assert_allclose(mel_filterbank(512, 40).numpy(), ref, atol=1e-6)
+
+
+def test_losses_are_zero_for_identical_and_grow_with_error():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4000) * 0.1
+    loss = ReconstructionLoss(fft_sizes=(64, 256), mel_scales=((256, 32),))
+    same, _ = loss(x, x)
+    small, _ = loss(x + 0.001 * torch.randn_like(x), x)
+    big, parts = loss(x + 0.05 * torch.randn_like(x), x)
+    assert float(same) < 1e-3 < float(small) < float(big)
+    assert set(parts) == {"mel", "stft", "wave"}
+    with pytest.raises(ValueError):
+        MultiResolutionSTFTLoss(fft_sizes=())
+
+
+# --- trainers ------------------------------------------------------------------
+def _codec_cfg(train_dir: Path, noise_dir: Path) -> dict:
+    cfg = load_config(None, CODEC_DEFAULTS)
+    cfg.update(
+        data_dir=str(train_dir),
+        noise_dir=str(noise_dir),
+        model={
+            "enc_base": 4,
+            "latent_dim": 8,
+            "d_model": 16,
+            "n_heads": 2,
+            "n_transformer": 1,
+            "ffn_dim": 32,
+            "codebook_size": 16,
+            "output_padding": True,
+            "dropout": 0.0,
+        },
+        batch_segments=4,
+        hops_per_segment=4,
+        lr=3e-3,
+        warmup=1,
+        steps=1000,
+        fft_sizes=[64, 128],
+        mel_scales=[[128, 16]],
+        val_segments=8,
+        restart_every=5,
+        log_every=1000,
+        val_every=1000,
+    )
+    return cfg
+
+
+def _vocos_cfg(train_dir: Path, noise_dir: Path) -> dict:
+    cfg = load_config(None, VOCOS_DEFAULTS)
+    cfg.update(
+        data_dir=str(train_dir),
+        noise_dir=str(noise_dir),
+        model={
+            "n_mels": 16,
+            "dim": 16,
+            "intermediate_dim": 32,
+            "n_layers": 1,
+            "n_fft": 256,
+            "hop": 64,
+        },
+        batch=4,
+        frames=12,
+        skip_frames=4,
+        lr=3e-3,
+        warmup=1,
+        steps=1000,
+        fft_sizes=[64, 128],
+        mel_scales=[[128, 16]],
+        val_segments=8,
+        disc={"periods": [2, 3], "fft_sizes": [64], "channels": 4},
+        log_every=1000,
+        val_every=1000,
+    )
+    return cfg
+
+
+@pytest.mark.parametrize("make", ["codec", "vocos"])
+def test_a_few_steps_lower_the_validation_loss(corpus, tmp_path, make):
+    cfg = _codec_cfg(*corpus) if make == "codec" else _vocos_cfg(*corpus)
+    trainer = (CodecTrainer if make == "codec" else VocosTrainer)(cfg, tmp_path)
+    before = trainer.run_validation()["val_loss"]
+    metrics = [trainer.train_step() for _ in range(25)]
+    after = trainer.run_validation()["val_loss"]
+    assert all(np.isfinite(m["loss"]) for m in metrics)
+    assert after < 0.9 * before
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "split.json").exists()
+
+
+def test_codec_trainer_reports_codebook_usage(corpus, tmp_path):
+    trainer = CodecTrainer(_codec_cfg(*corpus), tmp_path)
+    for _ in range(5):
+        trainer.train_step()
+    metrics = trainer.run_validation()
+    for i in range(2):
+        assert 1.0 <= metrics[f"ppl{i}"] <= 16.0
+        assert 0.0 < metrics[f"used{i}"] <= 1.0
+
+
+@pytest.mark.parametrize("make", ["codec", "vocos"])
+def test_resume_gives_identical_next_step(corpus, tmp_path, make):
+    cfg = _codec_cfg(*corpus) if make == "codec" else _vocos_cfg(*corpus)
+    if make == "vocos":
+        cfg["adv_weight"] = 1.0  # the discriminators' state must round-trip too
+    cls = CodecTrainer if make == "codec" else VocosTrainer
+    a = cls(cfg, tmp_path)
+    a.run(steps=3)  # saves last.pt at the final step
+    expected = a.train_step()
+    expected_params = [p.detach().clone() for p in a.model.parameters()]
+
+    b = cls(cfg, tmp_path)
+    assert b.resume() and b.step == 3
+    got = b.train_step()
+    assert got == expected
+    for p, q in zip(b.model.parameters(), expected_params, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert (tmp_path / "log.csv").read_text().count("\n") >= 2
+
+
+def test_codec_export_loads_back_with_its_config(corpus, tmp_path):
+    from engine.models.codec_checkpoint import load_codec
+
+    trainer = CodecTrainer(_codec_cfg(*corpus), tmp_path / "run")
+    trainer.run(steps=2)
+    trainer.run_validation()
+    path = trainer.export(tmp_path / "codec.safetensors")
+    model = load_codec(path)
+    assert model.config.output_padding is True
+    x = torch.randn(2, 480) * 0.1
+    trainer.model.eval()
+    torch.testing.assert_close(model.eval()(x).audio, trainer.model(x).audio)
+
+
+def test_vocos_export_loads_back(corpus, tmp_path):
+    ckpt = pytest.importorskip("engine.models.vocos_checkpoint")
+    trainer = VocosTrainer(_vocos_cfg(*corpus), tmp_path / "run")
+    trainer.run(steps=2)
+    trainer.run_validation()
+    path = trainer.export(tmp_path / "vocos.safetensors")
+    model = ckpt.load_vocos(path)
+    x = torch.randn(1, 64 * 10) * 0.1
+    trainer.model.eval()
+    torch.testing.assert_close(model.audio_offline(x), trainer.model.audio_offline(x))
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"nonsense": 1}')
+    with pytest.raises(ValueError):
+        load_config(path, CODEC_DEFAULTS)
