@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.models.codec_checkpoint import seeded_codec
+from engine.models.codec_stage import CodecStage
+from engine.models.tiny_codec import CodecConfig
+
+HOP, WINDOW = 240, 480
+
+
+@pytest.fixture(scope="module")
+def stage():
+    return CodecStage(seeded_codec(0))
+
+
+def signal(n, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    x = 0.3 * np.sin(2 * np.pi * 220 * t) + 0.05 * rng.standard_normal(n)
+    return x.astype(np.float32)
+
+
+def stream(stage, x, blocks):
+    stage.reset()
+    out, pos, i = [], 0, 0
+    while pos < len(x):
+        b = blocks[i % len(blocks)]
+        out.append(stage.process(x[pos : pos + b]))
+        pos += b
+        i += 1
+    return np.concatenate(out)
+
+
+def oas_by_hand(model, x):
+    """The documented offline form, written out window by window."""
+    pad = (-len(x)) % HOP
+    xp = np.concatenate([np.zeros(WINDOW - HOP, np.float32), x, np.zeros(pad, np.float32)])
+    y = []
+    with torch.inference_mode():
+        for k in range((len(xp) - (WINDOW - HOP)) // HOP):
+            w = torch.from_numpy(xp[HOP * k : HOP * k + WINDOW].copy())[None]
+            y.append(model.decode(model.encode(w))[0, WINDOW - HOP :].numpy())
+    return np.concatenate(y)[: len(x)]
+
+
+def test_declared_figures(stage):
+    assert stage.name == "codec" and stage.hop == HOP and stage.window == WINDOW
+    assert stage.latency == 240
+    assert stage.tokens_per_second == pytest.approx(16000 / 24 * 2)
+    assert stage.bitrate_bps == pytest.approx(9333.33, abs=0.01)
+    assert stage.oas_bitrate_bps == pytest.approx(18666.67, abs=0.01)
+
+
+@pytest.mark.parametrize("n", [1, 239, 240, 481, 1000])
+def test_offline_is_the_documented_overlap_save(stage, n):
+    x = signal(n, seed=n)
+    y = stage.offline(x)
+    assert y.shape == (n,) and y.dtype == np.float32
+    np.testing.assert_allclose(y, oas_by_hand(stage.model, x), atol=1e-5, rtol=0)
+
+
+def test_offline_of_nothing_is_nothing(stage):
+    assert stage.offline(np.zeros(0, np.float32)).shape == (0,)
+
+
+def test_seed_decoder_silences_the_last_23_samples_of_every_hop(stage):
+    y = stage.offline(signal(2400))
+    hops = y.reshape(-1, HOP)
+    assert np.all(hops[:, -23:] == 0)
+    assert np.all(np.abs(hops[:, :-23]).max(axis=1) > 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    blocks=st.lists(st.one_of(st.integers(1, 300), st.integers(300, 5000)), min_size=1, max_size=5),
+)
+def test_stream_equals_offline_delayed_by_latency(stage, n, blocks):
+    x = signal(n, seed=n)
+    y = stream(stage, x, blocks)
+    ref = np.concatenate([np.zeros(stage.latency, np.float32), stage.offline(x)])[:n]
+    np.testing.assert_allclose(y, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("blocks", [[1], [7, 1, 2048], [240], [480], [5000]])
+def test_fixed_block_patterns(stage, blocks):
+    x = signal(2000, seed=len(blocks))
+    y = stream(stage, x, blocks)
+    ref = np.concatenate([np.zeros(240, np.float32), stage.offline(x)])[:2000]
+    np.testing.assert_allclose(y, ref, atol=1e-5, rtol=0)
+
+
+def test_output_padding_model_streams_exactly_too():
+    stage = CodecStage(seeded_codec(1, CodecConfig(output_padding=True)))
+    x = signal(1500, seed=4)
+    y = stream(stage, x, [97, 13])
+    ref = np.concatenate([np.zeros(240, np.float32), stage.offline(x)])[:1500]
+    np.testing.assert_allclose(y, ref, atol=1e-5, rtol=0)
+
+
+def test_reset_restarts_the_stream(stage):
+    x = signal(1200, seed=5)
+    first = stream(stage, x, [100])
+    stage.process(signal(777, seed=6))
+    stage.reset()
+    again = np.concatenate([stage.process(x[i : i + 100]) for i in range(0, 1200, 100)])
+    np.testing.assert_array_equal(first, again)
+
+
+def test_measured_delay_equals_declared_latency(stage):
+    x = signal(4800, seed=7)
+    stage.reset()
+    y = stage.process(np.concatenate([x, np.zeros(1000, np.float32)]))
+    off = stage.offline(x)
+    errs = [np.abs(y[lag : lag + 3000] - off[:3000]).max() for lag in range(0, 1000)]
+    assert int(np.argmin(errs)) == stage.latency
+    assert errs[stage.latency] < 1e-5
+    assert sorted(errs)[1] > 1e-3
