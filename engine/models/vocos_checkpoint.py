@@ -1,0 +1,256 @@
+"""Loading and saving Streaming Vocos generators, strictly and safely.
+
+Two formats are read, recognised by content (not by file name):
+
+* the seed's Lightning checkpoint (a torch zip/pickle): generator weights
+  under ``state_dict['decoder.*']``, sizes from ``hyper_parameters`` (see
+  :mod:`engine.models.vocos_lightning`), unpickled through
+  :mod:`engine.models.safe_pickle` so no code from the file runs;
+* ours: one ``.safetensors`` file whose metadata key ``"streamvox"`` holds
+  JSON ``{"kind": "vocos", "config": {...}, ...info}``.
+
+Anything else (missing/unexpected generator keys, wrong shapes, non-finite
+weights, truncated/random/empty files, another kind of model) raises one
+:class:`CheckpointError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from engine.models.errors import CheckpointError
+from engine.models.safe_pickle import safe_torch_load
+from engine.models.vocos import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
+from engine.models.vocos_conv import WeightNormConv1d
+from engine.models.vocos_lightning import config_from_hparams, write_lightning_checkpoint
+
+__all__ = ["load_vocos", "save_vocos", "save_lightning_checkpoint", "seeded_vocos"]
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "streamvox"
+KIND = "vocos"
+FORMAT_VERSION = 1
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = 0x80
+
+
+def seeded_vocos(config: VocosConfig | None = None, seed: int = 0) -> VocosGenerator:
+    """A deterministically initialised generator (until trained weights exist), eval mode.
+
+    Conv ``weight_v`` and Linear weights ~ truncated normal (std 0.02) from a
+    private generator (the global RNG is untouched), ``weight_g = ||v||``,
+    biases 0, LayerNorms identity, every ``gamma`` = the layer scale.
+    """
+    model = VocosGenerator(config)
+    gen = torch.Generator().manual_seed(seed)
+    layer_scale = model.config.layer_scale_init or 1.0 / model.config.n_layers
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, WeightNormConv1d):
+                torch.nn.init.trunc_normal_(module.weight_v, std=0.02, generator=gen)
+                module.weight_g.copy_(module.weight_v.norm(dim=(1, 2), keepdim=True))
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.Linear):
+                torch.nn.init.trunc_normal_(module.weight, std=0.02, generator=gen)
+                module.bias.zero_()
+            elif isinstance(module, torch.nn.LayerNorm):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+        for block in model.backbone.convnext:
+            block.gamma.fill_(layer_scale)
+    return _ready(model, {"format": "seeded", "seed": seed, "notes": []})
+
+
+def load_vocos(path: str | os.PathLike[str]) -> VocosGenerator:
+    """Load a seed Lightning checkpoint or one of our ``.safetensors`` files.
+
+    Returns the generator in eval mode with ``model.config`` and
+    ``model.checkpoint_info`` (format, notes on inferred sizes, metadata).
+    """
+    path = Path(path)
+    kind = _sniff(path)
+    if kind == "safetensors":
+        return _load_ours(path)
+    return _load_lightning(path)
+
+
+def save_vocos(
+    model: VocosGenerator, path: str | os.PathLike[str], info: dict | None = None
+) -> None:
+    """Write ``model`` as our ``.safetensors`` format, atomically (temp file + rename).
+
+    ``info`` (JSON-able, without ``kind``/``config``) is stored in the metadata.
+    """
+    info = dict(info or {})
+    clash = {"kind", "config", "format_version"} & set(info)
+    if clash:
+        raise ValueError(f"info must not set {sorted(clash)}")
+    header = {"kind": KIND, "format_version": FORMAT_VERSION, "config": model.config.to_dict()}
+    try:
+        meta = json.dumps({**header, **info})
+    except TypeError as exc:
+        raise ValueError(f"info is not JSON-serialisable: {exc}") from None
+    tensors = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: meta}))
+
+
+def save_lightning_checkpoint(
+    model: VocosGenerator, path: str | os.PathLike[str], *, foreign_hparams: bool = True
+) -> None:
+    """Write ``model`` in the seed's Lightning format (for tests and interchange).
+
+    With ``foreign_hparams`` the hyper-parameters are instances of classes
+    from modules that exist only while saving (``src.models.utils...``,
+    ``lightning_fabric...``); otherwise plain dicts. Also writes fake
+    discriminator / loss weights and trainer state that readers must ignore.
+    """
+    state = model.state_dict()
+    _atomic_write(
+        Path(path),
+        lambda tmp: write_lightning_checkpoint(state, model.config, tmp, foreign=foreign_hparams),
+    )
+
+
+# ----- reading -----------------------------------------------------------------
+
+
+def _sniff(path: Path) -> str:
+    """``"safetensors"`` or ``"torch"`` from the first bytes, else a clear error."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except FileNotFoundError:
+        raise CheckpointError(path, "file not found") from None
+    except OSError as exc:
+        raise CheckpointError(path, f"cannot read the file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise CheckpointError(path, "file is empty")
+    if head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTO:
+        return "torch"
+    if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
+        return "safetensors"
+    raise CheckpointError(
+        path, "not a Vocos checkpoint: neither a torch/Lightning file nor a .safetensors file"
+    )
+
+
+def _load_ours(path: Path) -> VocosGenerator:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(path, f"not a readable .safetensors file ({exc})") from None
+    if METADATA_KEY not in meta:
+        raise CheckpointError(path, f"no '{METADATA_KEY}' metadata: not a streamvox model file")
+    try:
+        info = json.loads(meta[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(path, f"unreadable '{METADATA_KEY}' metadata ({exc})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(path, f"'{METADATA_KEY}' metadata is not a JSON object")
+    if info.get("kind") != KIND:
+        raise CheckpointError(path, f"holds a {info.get('kind')!r} model, not a Vocos vocoder")
+    try:
+        config = VocosConfig.from_dict(info.get("config"))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(path, f"bad config in metadata: {exc}") from None
+    model = VocosGenerator(config)
+    _load_strict(model, tensors, path, display=str)
+    return _ready(model, {"format": "streamvox", "notes": [], **info})
+
+
+def _load_lightning(path: Path) -> VocosGenerator:
+    ckpt = safe_torch_load(path)
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(path, f"not a Lightning checkpoint (holds a {type(ckpt).__name__})")
+    state = ckpt.get("state_dict")
+    if not isinstance(state, Mapping):
+        hint = " (looks like a codec checkpoint)" if "model_state_dict" in ckpt else ""
+        raise CheckpointError(path, f"no 'state_dict' in the checkpoint{hint}")
+    generator = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("decoder.")}
+    if not generator:
+        raise CheckpointError(path, "no Vocos generator weights ('decoder.*') in state_dict")
+    ours = map_seed_keys(generator)
+    config, notes = config_from_hparams(ckpt.get("hyper_parameters"), ours, path)
+    for note in notes:
+        log.warning("%s: %s", path, note)
+    model = VocosGenerator(config)
+    _load_strict(model, ours, path, display=_seed_name)
+    info = {"format": "lightning", "notes": notes, "epoch": ckpt.get("epoch")}
+    return _ready(model, info)
+
+
+def _seed_name(key: str) -> str:
+    for seed, ours in SEED_PREFIXES.items():
+        if key.startswith(ours):
+            return seed + key[len(ours) :]
+    return key
+
+
+def _load_strict(
+    model: VocosGenerator,
+    state: Mapping[str, Any],
+    path: Path,
+    display: Callable[[str], str],
+) -> None:
+    """Exactly the model's keys, shapes and finite float values, or a CheckpointError."""
+    expected = model.state_dict()
+    missing = [display(k) for k in expected if k not in state]
+    unexpected = [display(k) for k in state if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            path, "does not match the Vocos generator: " + _key_report(missing, unexpected)
+        )
+    for key, want in expected.items():
+        got = state[key]
+        if not isinstance(got, torch.Tensor) or not got.is_floating_point():
+            raise CheckpointError(path, f"{display(key)} is not a float tensor")
+        if got.shape != want.shape:
+            raise CheckpointError(
+                path,
+                f"{display(key)} has shape {tuple(got.shape)}, expected {tuple(want.shape)} "
+                f"for {model.config}",
+            )
+        if not torch.isfinite(got).all():
+            raise CheckpointError(path, f"{display(key)} contains NaN or Inf")
+    ola = state["head.istft.overlap_add.deconv.weight"]
+    if not torch.equal(ola.float(), expected["head.istft.overlap_add.deconv.weight"]):
+        raise CheckpointError(path, "the overlap-add kernel is not the identity")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+
+
+def _key_report(missing: list[str], unexpected: list[str], show: int = 4) -> str:
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected)):
+        if keys:
+            more = f" (+{len(keys) - show} more)" if len(keys) > show else ""
+            parts.append(f"{label} key(s) {', '.join(keys[:show])}{more}")
+    return "; ".join(parts)
+
+
+def _ready(model: VocosGenerator, info: dict[str, Any]) -> VocosGenerator:
+    model.eval()
+    model.fold_weight_norm()
+    model.checkpoint_info = info
+    return model
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

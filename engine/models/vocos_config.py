@@ -1,0 +1,67 @@
+"""Sizes of a Streaming Vocos generator (the seed's defaults)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+_INT_FIELDS = ("n_mels", "dim", "intermediate_dim", "n_layers", "kernel", "n_fft", "hop")
+
+
+@dataclass(frozen=True)
+class VocosConfig:
+    """Architecture options; the defaults are the seed's (dim 512, 8 layers).
+
+    ``layer_scale_init`` only matters for fresh initialisation: the initial
+    value of every ConvNeXt ``gamma`` (``None`` means ``1 / n_layers``, as the
+    seed does for a zero/absent value).
+    """
+
+    n_mels: int = 80
+    dim: int = 512
+    intermediate_dim: int = 1536
+    n_layers: int = 8
+    kernel: int = 7
+    n_fft: int = 1024
+    hop: int = 320
+    sample_rate: int = 16000
+    layer_scale_init: float | None = 1e-6
+
+    def __post_init__(self) -> None:
+        for name in (*_INT_FIELDS, "sample_rate"):
+            value = getattr(self, name)
+            if type(value) is not int or value <= 0:
+                raise ValueError(f"VocosConfig.{name} must be a positive int, got {value!r}")
+        if self.n_fft % 2:
+            raise ValueError(f"VocosConfig.n_fft must be even, got {self.n_fft}")
+        if self.hop > self.n_fft:
+            raise ValueError(f"VocosConfig.hop ({self.hop}) must be <= n_fft ({self.n_fft})")
+        ls = self.layer_scale_init
+        if ls is not None and (isinstance(ls, bool) or not isinstance(ls, (int, float)) or ls <= 0):
+            raise ValueError(f"VocosConfig.layer_scale_init must be > 0 or None, got {ls!r}")
+
+    @property
+    def context(self) -> int:
+        """Samples of history one frame needs beyond its own hop (704 for the seed)."""
+        return self.n_fft - self.hop
+
+    @property
+    def n_bins(self) -> int:
+        """Frequency bins of the STFT (n_fft // 2 + 1)."""
+        return self.n_fft // 2 + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; :meth:`from_dict` inverts it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VocosConfig:
+        """Build from a dict; unknown keys or bad values raise ``ValueError``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"VocosConfig needs a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown VocosConfig option(s): {', '.join(map(str, unknown))}")
+        return cls(**dict(data))

@@ -1,0 +1,102 @@
+"""ISTFT head of Streaming Vocos: spectral frames -> audio by windowed overlap-add.
+
+Frame ``t`` is an ``n_fft``-sample windowed inverse FFT placed at sample
+``hop * t``; it *releases* output samples ``[hop*t, hop*t + hop)``, whose
+value is complete once frame ``t`` is known (later frames start later). The
+remaining ``n_fft - hop`` samples (704) are an overlap tail carried to the next
+call. There is no window-envelope normalisation (as in the seed).
+
+Overlap-add is summed oldest frame first, both offline and streaming, so the
+streamed samples are bit-identical to the offline ones whatever the chunking.
+
+State-dict note: the seed does overlap-add with a ``ConvTranspose1d(n_fft ->
+1, kernel n_fft, stride hop, bias=False)`` whose weight ``(n_fft, 1, n_fft)``
+is the identity (``w[c, 0, c] = 1``), stored as
+``istft.overlap_add.deconv.weight``. We keep that tensor as a buffer so seed
+files load (and check it is the identity), but sum directly: it is cheaper.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.models.vocos_config import VocosConfig
+
+MAG_CLIP = 100.0
+
+
+class IdentityKernel(nn.Module):
+    """Holds the seed's fixed ``(n_fft, 1, n_fft)`` identity overlap-add kernel."""
+
+    def __init__(self, n_fft: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.eye(n_fft).unsqueeze(1))
+
+
+class OverlapAdd(nn.Module):
+    """Overlap-add of ``(B, T, n_fft)`` frames at stride ``hop`` with a carried tail."""
+
+    def __init__(self, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        self.hop = hop
+        self.context = n_fft - hop
+        self.n_blocks = math.ceil(n_fft / hop)
+        self.deconv = IdentityKernel(n_fft)
+
+    def forward(self, frames: torch.Tensor, tail: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, T, n_fft)`` -> the ``(B, T*hop)`` released samples.
+
+        ``tail: (B, n_fft - hop)`` (streaming) is added first and replaced in
+        place by the new tail; without it the final tail is dropped.
+        """
+        b, t, _ = frames.shape
+        hop = self.hop
+        acc = frames.new_zeros(b, t + self.n_blocks - 1, hop)
+        flat = acc.view(b, -1)
+        if tail is not None:
+            flat[:, : self.context] = tail
+        for q in reversed(range(self.n_blocks)):  # oldest contribution first
+            lo = q * hop
+            width = min(hop, self.n_fft - lo)
+            acc[:, q : q + t, :width] += frames[:, :, lo : lo + width]
+        if tail is not None:
+            tail.copy_(flat[:, t * hop : t * hop + self.context])
+        return flat[:, : t * hop]
+
+
+class StreamingISTFT(nn.Module):
+    """Inverse real FFT per frame, periodic Hann window, overlap-add."""
+
+    def __init__(self, n_fft: int, hop: int) -> None:
+        super().__init__()
+        self.n_fft = n_fft
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
+        self.register_buffer("window", window, persistent=False)
+        self.overlap_add = OverlapAdd(n_fft, hop)
+
+    def forward(self, spec: torch.Tensor, tail: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex ``(B, T, n_fft//2+1)`` -> ``(B, T*hop)``."""
+        frames = torch.fft.irfft(spec, n=self.n_fft) * self.window
+        return self.overlap_add(frames, tail)
+
+
+class ISTFTHead(nn.Module):
+    """``out`` Linear(dim -> n_fft+2): log-magnitude and phase, then ISTFT."""
+
+    def __init__(self, config: VocosConfig) -> None:
+        super().__init__()
+        self.n_bins = config.n_bins
+        self.out = nn.Linear(config.dim, config.n_fft + 2)
+        self.istft = StreamingISTFT(config.n_fft, config.hop)
+
+    def forward(self, hidden: torch.Tensor, tail: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`)."""
+        x = self.out(hidden)
+        mag = torch.exp(x[..., : self.n_bins]).clamp(max=MAG_CLIP)
+        phase = x[..., self.n_bins :]
+        spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+        return self.istft(spec, tail)
