@@ -43,6 +43,7 @@ class CodecStage(HopStage):
         self.context = cfg.window - cfg.hop
         self._buf = np.zeros(self.window, dtype=np.float32)
         self._buf_t = torch.from_numpy(self._buf).view(1, self.window)
+        self._device = next(model.parameters()).device
 
     @property
     def tokens_per_second(self) -> float:
@@ -67,8 +68,8 @@ class CodecStage(HopStage):
         buf[: self.context] = buf[self.hop :]
         buf[self.context :] = hop_in
         with torch.inference_mode():
-            y = self.model.decode(self.model.encode(self._buf_t))
-        return y[0, self.context :].numpy()
+            y = self.model.decode(self.model.encode(self._buf_t.to(self._device)))
+        return y[0, self.context :].cpu().numpy()
 
     def reset_state(self) -> None:
         """Forget the context (back to the zeros that precede a stream)."""
@@ -95,6 +96,10 @@ class CodecStage(HopStage):
         with torch.inference_mode():
             for s in range(0, steps, OFFLINE_BATCH):
                 batch = windows[s : s + OFFLINE_BATCH]
-                codes = torch.cat([self.model.encode(w.view(1, -1).clone()) for w in batch])
-                y[s : s + OFFLINE_BATCH] = self.model.decode(codes)[:, self.context :]
+                codes = torch.cat([self._encode_one(w) for w in batch])
+                y[s : s + OFFLINE_BATCH] = self.model.decode(codes)[:, self.context :].cpu()
         return y.reshape(-1)[:n]
+
+    def _encode_one(self, window: torch.Tensor) -> torch.Tensor:
+        """One window (window,) -> codes (1, n_codebooks, T), as :meth:`step` computes them."""
+        return self.model.encode(window.reshape(1, -1).clone().to(self._device))
