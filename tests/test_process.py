@@ -24,7 +24,7 @@ def make_input(path: Path, seconds: float = 0.8, rate: int = RATE_IN) -> np.ndar
     left = (voice + noise).astype(np.float32)
     stereo = np.stack([left, 0.5 * left], axis=1)
     sf.write(path, stereo, rate)
-    return stereo
+    return sf.read(path, dtype="float32")[0]  # as stored (16-bit)
 
 
 def expected_mono_16k(stereo: np.ndarray, rate: int = RATE_IN) -> np.ndarray:
