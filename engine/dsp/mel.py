@@ -123,6 +123,8 @@ class CausalLogMel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Offline causal log-mel: ``(B, L)`` -> ``(B, n_mels, L // hop)``."""
         self._check_length(x)
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], self.n_mels, 0)
         padded = torch.nn.functional.pad(x, (self.context, 0))
         return self.frames_to_mel(padded)
 

@@ -75,6 +75,8 @@ class VocosGenerator(nn.Module):
         if x.dim() != 2:
             raise ValueError(f"expected audio of shape (B, L), got {tuple(x.shape)}")
         length = x.shape[-1]
+        if length == 0:
+            return x.new_zeros(x.shape)
         pad = -length % self.config.hop
         y = self(self.mel(F.pad(x, (0, pad))))
         return y[:, :length]

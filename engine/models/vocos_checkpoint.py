@@ -51,7 +51,8 @@ def seeded_vocos(config: VocosConfig | None = None, seed: int = 0) -> VocosGener
     private generator (the global RNG is untouched), ``weight_g = ||v||``,
     biases 0, LayerNorms identity, every ``gamma`` = the layer scale.
     """
-    model = VocosGenerator(config)
+    with torch.random.fork_rng(devices=[]):  # module constructors draw from the global RNG
+        model = VocosGenerator(config)
     gen = torch.Generator().manual_seed(seed)
     layer_scale = model.config.layer_scale_init or 1.0 / model.config.n_layers
     with torch.no_grad():
