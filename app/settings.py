@@ -1,0 +1,249 @@
+"""The app's one typed settings model, persisted as JSON in the user config dir.
+
+Everything the window remembers lives in :class:`Settings`. Files carry a
+``version``; older versions are migrated step by step, unknown keys are
+dropped and out-of-range values fall back to their defaults, each with a
+warning. A file that cannot be read at all yields the defaults with a
+warning: a corrupt settings file must never stop the app from starting.
+
+Tests point the location elsewhere with ``STREAMVOX_CONFIG_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+log = logging.getLogger(__name__)
+
+SETTINGS_VERSION = 2
+CONFIG_DIR_ENV = "STREAMVOX_CONFIG_DIR"
+FILE_NAME = "settings.json"
+
+#: What the listener hears, in A/B order (keys 1-4 select them).
+TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
+CHUNK_RANGE = (1, 10)
+GAIN_RANGE_DB = (-40.0, 20.0)
+BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
+SAMPLE_RATES = (16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """A remembered device, by name and host API (indices change between runs)."""
+
+    name: str = ""
+    host_api: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        """An empty name means "the host API's default device"."""
+        return not self.name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app remembers between runs."""
+
+    version: int = SETTINGS_VERSION
+    host_api: str = ""
+    input_device: DeviceChoice = field(default_factory=DeviceChoice)
+    output_device: DeviceChoice = field(default_factory=DeviceChoice)
+    sample_rate: int = 48_000
+    block_size: int = 256
+    #: PortAudio latency hint: "low", "high" or a number of seconds as text.
+    latency: str = "low"
+    codec_enabled: bool = True
+    vocoder_enabled: bool = True
+    #: Model-store name or file path; "" means the bundled default.
+    codec_weights: str = ""
+    vocoder_weights: str = ""
+    chunk: int = 2
+    tap: str = "codec+vocoder"
+    #: The tap Space toggles back to (the previously selected one).
+    previous_tap: str = "dry"
+    level_match: bool = True
+    master_bypass: bool = False
+    input_gain_db: float = 0.0
+    output_gain_db: float = 0.0
+    muted: bool = False
+    #: ``QMainWindow.saveGeometry()`` / ``saveState()`` as hex text.
+    window_geometry: str = ""
+    window_state: str = ""
+
+    def __post_init__(self) -> None:
+        """Refuse values the engine could not use."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            check = _VALID.get(f.name)
+            if check is not None and not check(value):
+                raise ValueError(f"invalid setting {f.name}={value!r}")
+
+
+def _latency_ok(text: str) -> bool:
+    if text in ("low", "high"):
+        return True
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+def _gain_ok(db: float) -> bool:
+    return GAIN_RANGE_DB[0] <= db <= GAIN_RANGE_DB[1]
+
+
+#: Range checks per field; fields not listed accept any value of their type.
+_VALID: dict[str, Callable[[Any], bool]] = {
+    "tap": lambda v: v in TAPS,
+    "previous_tap": lambda v: v in TAPS,
+    "chunk": lambda v: CHUNK_RANGE[0] <= v <= CHUNK_RANGE[1],
+    "sample_rate": lambda v: v > 0,
+    "block_size": lambda v: v > 0,
+    "input_gain_db": _gain_ok,
+    "output_gain_db": _gain_ok,
+    "latency": _latency_ok,
+}
+
+
+def config_dir() -> Path:
+    """The settings folder: ``$STREAMVOX_CONFIG_DIR`` or the platform's user config dir."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    return Path(override) if override else Path(platformdirs.user_config_dir("streamvox"))
+
+
+def settings_path() -> Path:
+    """Full path of the settings file."""
+    return config_dir() / FILE_NAME
+
+
+# -- migration ----------------------------------------------------------------
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept the chain as one string and devices as bare names.
+
+    v1: ``{"chain": "codec,vocoder", "input": "Mic", "output": "Phones",
+    "gain_in": 1.0, "gain_out": 0.5, ...}`` (linear gains).
+    """
+    out = dict(data)
+    chain = str(out.pop("chain", "codec,vocoder"))
+    stages = {s for s in chain.replace("+", ",").split(",") if s}
+    out["codec_enabled"] = "codec" in stages
+    out["vocoder_enabled"] = "vocoder" in stages
+    host = str(out.get("host_api", ""))
+    for old, new in (("input", "input_device"), ("output", "output_device")):
+        if old in out:
+            out[new] = {"name": str(out.pop(old) or ""), "host_api": host}
+    for old, new in (("gain_in", "input_gain_db"), ("gain_out", "output_gain_db")):
+        if old in out:
+            gain = float(out.pop(old))
+            out[new] = GAIN_RANGE_DB[0] if gain <= 0 else round(20.0 * math.log10(gain), 2)
+    out["version"] = 2
+    return out
+
+
+#: ``MIGRATIONS[n]`` turns a version-n dict into a version-(n+1) dict.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring a settings dict of any known version up to :data:`SETTINGS_VERSION`."""
+    version = int(data.get("version", 1))
+    if version > SETTINGS_VERSION:
+        log.warning(
+            "settings file version %d is newer than this app (%d); keeping the fields it knows",
+            version,
+            SETTINGS_VERSION,
+        )
+        return {**data, "version": SETTINGS_VERSION}
+    while version < SETTINGS_VERSION:
+        data = MIGRATIONS[version](data)
+        version = int(data["version"])
+    return data
+
+
+# -- conversion ----------------------------------------------------------------
+
+
+def to_dict(s: Settings) -> dict[str, Any]:
+    """JSON-ready dict of ``s``."""
+    return asdict(s)
+
+
+def from_dict(data: dict[str, Any]) -> Settings:
+    """Build Settings from a (migrated) dict; bad or unknown values warn and use defaults."""
+    defaults = Settings()
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        if key not in known:
+            log.warning("settings: ignoring unknown key %r", key)
+            continue
+        value = _coerce(raw, getattr(defaults, key))
+        check = _VALID.get(key)
+        if value is None or (check is not None and not check(value)):
+            log.warning("settings: %s=%r is not valid; using the default", key, raw)
+            continue
+        values[key] = value
+    values["version"] = SETTINGS_VERSION
+    return replace(defaults, **values)
+
+
+def _coerce(raw: Any, default: Any) -> Any:
+    """``raw`` converted to the type of ``default``, or None when it cannot be."""
+    if isinstance(default, DeviceChoice):
+        if isinstance(raw, dict) and set(raw) <= {"name", "host_api"}:
+            return DeviceChoice(str(raw.get("name", "")), str(raw.get("host_api", "")))
+        return None
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else None
+    if isinstance(default, int):
+        return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if isinstance(default, float):
+        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        return float(raw) if ok and math.isfinite(raw) else None
+    return raw if isinstance(raw, str) else None
+
+
+# -- persistence ---------------------------------------------------------------
+
+
+def load(path: Path | None = None) -> Settings:
+    """Read the settings file; defaults when it is absent, unreadable or corrupt."""
+    path = settings_path() if path is None else path
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("the top level is not a JSON object")
+        return from_dict(migrate(data))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("settings file %s is unreadable (%s); using the defaults", path, exc)
+        return Settings()
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    """Write ``settings`` atomically (temporary file, then rename); return the path."""
+    path = settings_path() if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(to_dict(settings), indent=2, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
