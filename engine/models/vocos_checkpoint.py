@@ -137,10 +137,11 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(path, f"cannot read the file ({exc.strerror or exc})") from None
     if size == 0:
         raise CheckpointError(path, "file is empty")
-    if head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTO:
-        return "torch"
+    # safetensors first: its little-endian header size may well start with 0x80
     if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
         return "safetensors"
+    if head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTO:
+        return "torch"
     raise CheckpointError(
         path, "not a Vocos checkpoint: neither a torch/Lightning file nor a .safetensors file"
     )
