@@ -1,0 +1,527 @@
+"""The per-user model store: the one API behind ``streamvox models`` and the GUI dialog.
+
+    store = ModelStore()                      # or ModelStore(root=settings.model_dir)
+    for m in store.list(): print(m.name, m.status)
+    store.download("streaming-vocos", progress=cb, cancel=event.is_set)
+    store.import_file("~/tiny_transformer_best.pt", name="seed-codec")
+    path = store.resolve("seed-codec")        # verified: size and sha256
+    model = store.load("seed-codec")
+
+Every write to a model's folder happens under that model's cross-process
+lock. A file enters the cache only after it loaded successfully through the
+safe loaders; its sha256 is then recorded in the manifest (the registry's
+when published, else the file's own: trust on first use) and checked on
+every later ``resolve``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from engine.models.errors import CheckpointError
+from engine.store.cache import CacheLayout, ModelPaths
+from engine.store.download import (
+    CancelCheck,
+    DownloadOptions,
+    ProgressCallback,
+    download,
+    sha256_file,
+)
+from engine.store.errors import (
+    Cancelled,
+    DownloadError,
+    IntegrityError,
+    ModelNotAvailableError,
+    StoreError,
+    UnknownModelError,
+)
+from engine.store.lock import ModelLock
+from engine.store.manifest import (
+    HASH_FIRST_USE,
+    HASH_FROM_REGISTRY,
+    Manifest,
+    ManifestError,
+    now_utc,
+    read_manifest,
+    write_manifest,
+)
+from engine.store.registry import DEFAULT_REGISTRY, KINDS, ModelEntry, Registry, check_name
+from engine.store.validate import Validated, load_model, validate_model_file
+
+STATUS_BUNDLED = "bundled"
+STATUS_CACHED = "cached"
+#: A file is in the cache folder but was never checked (placed there by hand).
+STATUS_UNVERIFIED = "unverified"
+STATUS_NOT_DOWNLOADED = "not downloaded"
+#: A bundled file that is absent from this installation.
+STATUS_MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One row of the models list (what the CLI prints and the GUI shows)."""
+
+    name: str
+    kind: str
+    format: str
+    status: str
+    path: Path | None
+    description: str = ""
+    licence: str = ""
+    source: str = ""
+    url: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    hash_origin: str | None = None
+    date: str | None = None
+    partial_bytes: int = 0
+
+    @property
+    def available(self) -> bool:
+        """True when ``resolve`` can return a file without a download."""
+        return self.status in (STATUS_BUNDLED, STATUS_CACHED, STATUS_UNVERIFIED)
+
+    @property
+    def downloadable(self) -> bool:
+        """True when the registry knows where to fetch the file."""
+        return self.url is not None
+
+
+class ModelStore:
+    """Registry + cache folder + downloader + validation, behind one object.
+
+    ``root`` is the settings value (None: ``$STREAMVOX_MODEL_DIR`` or the
+    platform cache dir); ``registry`` is replaceable for tests.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        registry: Registry = DEFAULT_REGISTRY,
+        options: DownloadOptions | None = None,
+        lock_timeout: float = 3600.0,
+    ) -> None:
+        self.layout = CacheLayout(root)
+        self.registry = registry
+        self.options = options or DownloadOptions()
+        self.lock_timeout = lock_timeout
+
+    @property
+    def root(self) -> Path:
+        """The cache folder (may not exist yet)."""
+        return self.layout.root
+
+    # -- reading ---------------------------------------------------------------
+    def list(self) -> list[ModelInfo]:
+        """Every registry entry, then every other model found in the cache."""
+        names = list(self.registry)
+        names += [n for n in self.layout.cached_names() if n not in self.registry]
+        return [self.info(n) for n in names]
+
+    def info(self, name: str) -> ModelInfo:
+        """Status of one model, without hashing or loading anything (cheap)."""
+        entry = self.registry.get(check_name(name))
+        if entry is not None and entry.bundled is not None:
+            return _bundled_info(entry)
+        manifest = self._manifest_or_none(name)
+        paths = self._paths(name, entry, manifest)
+        if paths is None:
+            raise UnknownModelError(f"unknown model {name!r}; see `streamvox models list`")
+        base = _info_from(entry, manifest, name)
+        partial = paths.part.stat().st_size if paths.part.is_file() else 0
+        if paths.file.is_file():
+            status = STATUS_CACHED if manifest is not None else STATUS_UNVERIFIED
+            size = manifest.size if manifest else paths.file.stat().st_size
+            return replace(base, status=status, path=paths.file, size=size, partial_bytes=partial)
+        return replace(base, status=STATUS_NOT_DOWNLOADED, path=None, partial_bytes=partial)
+
+    def resolve(self, name: str, *, verify: bool = True) -> Path:
+        """The local path of model ``name``, checked against its recorded hash.
+
+        A file placed in the cache by hand is validated (loaded) and its hash
+        recorded on this first use. Raises ModelNotAvailableError (with what
+        to do) if the model is not on this computer, IntegrityError if the
+        file changed since it was first trusted.
+        """
+        entry = self.registry.get(check_name(name))
+        if entry is not None and entry.bundled is not None:
+            if not entry.bundled.is_file():
+                raise ModelNotAvailableError(
+                    f"the bundled model {name!r} is missing from this installation "
+                    f"({entry.bundled}); reinstall streamvox"
+                )
+            return entry.bundled
+        manifest = self._manifest_or_none(name)
+        paths = self._paths(name, entry, manifest)
+        if paths is None:
+            raise UnknownModelError(f"unknown model {name!r}; see `streamvox models list`")
+        if not paths.file.is_file():
+            raise ModelNotAvailableError(self._not_available_message(name, entry, paths))
+        if manifest is None:
+            return self._adopt(name, entry, paths)
+        if verify:
+            _verify_against(paths.file, manifest, entry)
+        return paths.file
+
+    def load(self, name: str) -> Any:
+        """Resolve (verifying the hash) and load model ``name`` through the safe loaders."""
+        path = self.resolve(name)
+        return load_model(path, self.info(name).kind)
+
+    def manual_hint(self, name: str) -> str:
+        """How to get model ``name`` without the downloader (offline, blocked site)."""
+        entry = self._entry(name)
+        paths = self.layout.paths(name, entry.filename)
+        return _manual_hint(name, entry, paths)
+
+    # -- writing ---------------------------------------------------------------
+    def download(
+        self,
+        name: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        force: bool = False,
+    ) -> ModelInfo:
+        """Fetch model ``name`` into the cache (or return at once if it is there and intact).
+
+        ``progress(done, total)`` is called from this thread as bytes arrive;
+        ``cancel()`` is polled between chunks (DownloadCancelled, the partial
+        file stays for a later resume); ``on_wait(owner)`` says another
+        process is already downloading it (we then wait and reuse its file).
+        With ``force`` an intact cached copy is fetched again.
+        """
+        entry = self._entry(name)
+        if entry.url is None:
+            raise StoreError(f"{name!r} is bundled with streamvox; there is nothing to download")
+        paths = self.layout.paths(name, entry.filename)
+        with self._lock(name, cancel, on_wait):
+            old = self._manifest_or_none(name)
+            if not force and old is not None and paths.file.is_file():
+                try:
+                    _verify_against(paths.file, old, entry)
+                    return self.info(name)
+                except IntegrityError:
+                    pass  # damaged copy: fetch it again, held to the recorded hash
+            expected = entry.sha256 or (old.sha256 if old is not None else None)
+            checked: list[Validated] = []
+            try:
+                result = download(
+                    entry.url,
+                    paths.file,
+                    part=paths.part,
+                    expected_size=entry.size,
+                    expected_sha256=expected,
+                    verify_file=lambda p: checked.append(
+                        validate_model_file(p, entry.kind, entry.format)
+                    ),
+                    progress=progress,
+                    cancel=cancel,
+                    options=self.options,
+                )
+            except Cancelled:
+                raise
+            except DownloadError as exc:
+                raise exc.with_hint(_manual_hint(name, entry, paths)) from None
+            finally:
+                _remove_if_empty(paths.folder)
+            origin = _origin(entry, old)
+            write_manifest(
+                paths.manifest,
+                Manifest(
+                    name=name,
+                    kind=entry.kind,
+                    format=checked[-1].format,
+                    filename=entry.filename,
+                    source=entry.url,
+                    size=result.size,
+                    sha256=result.sha256,
+                    hash_origin=origin,
+                    date=now_utc(),
+                    licence=entry.licence,
+                ),
+            )
+        return self.info(name)
+
+    def import_file(
+        self,
+        src: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        replace: bool = False,
+    ) -> ModelInfo:
+        """Copy a local model file into the cache after loading it successfully.
+
+        The copy is what gets validated (not the source, which could change
+        meanwhile). ``name`` defaults to one derived from the file name; a
+        registry name imposes its kind and, when published, its sha256.
+        """
+        src = Path(src).expanduser()
+        if not src.is_file():
+            raise CheckpointError(src, "file not found" if not src.exists() else "not a file")
+        name = check_name(name) if name is not None else name_from_filename(src.name)
+        entry = self.registry.get(name)
+        if entry is not None and entry.bundled is not None:
+            raise StoreError(f"{name!r} is a bundled model; import under another --name")
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if entry is not None and kind is not None and kind != entry.kind:
+            raise ValueError(f"{name!r} is a {entry.kind} model, not a {kind}")
+        kind = entry.kind if entry is not None else kind
+        filename = entry.filename if entry is not None else _safe_filename(src.name)
+        paths = self.layout.paths(name, filename)
+        with self._lock(name, None, None):
+            old = self._manifest_or_none(name)
+            if not replace and (old is not None or paths.file.exists()):
+                raise StoreError(
+                    f"a model named {name!r} is already in the cache; remove it first "
+                    "(`streamvox models remove NAME`), choose another --name, or replace it"
+                )
+            self._import_locked(src, name, kind, entry, paths)
+        return self.info(name)
+
+    def remove(self, name: str) -> bool:
+        """Delete model ``name`` from the cache (file, manifest, partial download).
+
+        Returns False when nothing was there. Bundled models cannot be removed.
+        """
+        entry = self.registry.get(check_name(name))
+        if entry is not None and entry.bundled is not None:
+            raise StoreError(f"{name!r} is bundled with streamvox and cannot be removed")
+        folder = self.layout.model_folder(name)
+        if entry is None and not folder.exists():
+            raise UnknownModelError(f"no model named {name!r} in the cache ({self.root})")
+        with self._lock(name, None, None):
+            if not folder.exists():
+                return False
+            shutil.rmtree(folder)
+        return True
+
+    # -- internals ---------------------------------------------------------------
+    def _entry(self, name: str) -> ModelEntry:
+        entry = self.registry.get(check_name(name))
+        if entry is None:
+            known = ", ".join(self.registry)
+            raise UnknownModelError(f"unknown model {name!r}; known models: {known}")
+        return entry
+
+    def _lock(
+        self, name: str, cancel: CancelCheck | None, on_wait: Callable[[str], None] | None
+    ) -> ModelLock:
+        return ModelLock(
+            self.layout.lock_path(name),
+            timeout=self.lock_timeout,
+            cancel=cancel,
+            on_wait=on_wait,
+        )
+
+    def _manifest_or_none(self, name: str) -> Manifest | None:
+        try:
+            return read_manifest(self.layout.model_folder(name) / "manifest.json")
+        except ManifestError:
+            return None  # treated as never verified: the next resolve re-checks the file
+
+    def _paths(
+        self, name: str, entry: ModelEntry | None, manifest: Manifest | None
+    ) -> ModelPaths | None:
+        if manifest is not None:
+            return self.layout.paths(name, manifest.filename)
+        if entry is not None:
+            return self.layout.paths(name, entry.filename)
+        folder = self.layout.model_folder(name)
+        files = sorted(p.name for p in folder.glob("*") if p.is_file() and _is_model_name(p))
+        return self.layout.paths(name, files[0]) if len(files) == 1 else None
+
+    def _adopt(self, name: str, entry: ModelEntry | None, paths: ModelPaths) -> Path:
+        """First use of a file put in the cache by hand: load it, then record its hash."""
+        with self._lock(name, None, None):
+            if read_manifest(paths.manifest) is None:
+                kind = entry.kind if entry is not None else None
+                checked = validate_model_file(paths.file, kind)
+                digest = sha256_file(paths.file)
+                if entry is not None and entry.sha256 and digest != entry.sha256:
+                    raise IntegrityError(paths.file, entry.sha256, digest)
+                write_manifest(
+                    paths.manifest,
+                    _new_manifest(name, entry, checked, paths, digest, "placed in the cache"),
+                )
+        return self.resolve(name)
+
+    def _import_locked(
+        self,
+        src: Path,
+        name: str,
+        kind: str | None,
+        entry: ModelEntry | None,
+        paths: ModelPaths,
+    ) -> None:
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        tmp = paths.folder / f".import-{uuid.uuid4().hex}.tmp"
+        try:
+            digest = _copy_hashing(src, tmp)
+            checked = validate_model_file(tmp, kind)
+            if entry is not None and entry.sha256 and digest != entry.sha256:
+                raise CheckpointError(
+                    src, f"sha256 {digest} differs from the published {entry.sha256} for {name!r}"
+                )
+            for stale in (paths.file, paths.manifest, paths.part, paths.part_info):
+                stale.unlink(missing_ok=True)
+            os.replace(tmp, paths.file)
+            write_manifest(
+                paths.manifest,
+                _new_manifest(
+                    name, entry, checked, paths, digest, f"imported from {src.resolve()}"
+                ),
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
+            _remove_if_empty(paths.folder)
+
+    def _not_available_message(self, name: str, entry: ModelEntry | None, paths: ModelPaths) -> str:
+        if entry is not None and entry.url is not None:
+            return (
+                f"model {name!r} is not downloaded yet; run `streamvox models download {name}`.\n"
+                + _manual_hint(name, entry, paths)
+            )
+        return f"model {name!r} has no file in {paths.folder}; import it again"
+
+
+# -- helpers -------------------------------------------------------------------
+_UNSAFE_CHARS = re.compile(r"[^a-z0-9._-]+")
+
+
+def name_from_filename(filename: str) -> str:
+    """A model name derived from a file name: ``My Codec.pt`` -> ``my-codec``."""
+    stem = Path(filename).stem.lower()
+    name = _UNSAFE_CHARS.sub("-", stem).strip("-._")[:64] or "model"
+    return check_name(name)
+
+
+def _safe_filename(filename: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", filename).lstrip(".") or "model.bin"
+    if name == "manifest.json" or _is_temp(name):
+        name = "model-" + name
+    return name
+
+
+def _is_temp(name: str) -> bool:
+    return name.endswith((".part", ".part.json", ".tmp"))
+
+
+def _is_model_name(path: Path) -> bool:
+    return (
+        path.name != "manifest.json" and not path.name.startswith(".") and not _is_temp(path.name)
+    )
+
+
+def _info_from(entry: ModelEntry | None, manifest: Manifest | None, name: str) -> ModelInfo:
+    """Registry facts first, then what the manifest recorded."""
+    kind = entry.kind if entry is not None else (manifest.kind if manifest else "unknown")
+    fmt = manifest.format if manifest else (entry.format if entry else "unknown")
+    return ModelInfo(
+        name=name,
+        kind=kind,
+        format=fmt,
+        status=STATUS_NOT_DOWNLOADED,
+        path=None,
+        description=entry.description if entry else "imported model",
+        licence=(entry.licence if entry else "") or (manifest.licence if manifest else ""),
+        source=manifest.source if manifest else (entry.source if entry else ""),
+        url=entry.url if entry else None,
+        size=manifest.size if manifest else (entry.size if entry else None),
+        sha256=manifest.sha256 if manifest else (entry.sha256 if entry else None),
+        hash_origin=manifest.hash_origin if manifest else None,
+        date=manifest.date if manifest else None,
+    )
+
+
+def _bundled_info(entry: ModelEntry) -> ModelInfo:
+    assert entry.bundled is not None
+    present = entry.bundled.is_file()
+    return ModelInfo(
+        name=entry.name,
+        kind=entry.kind,
+        format=entry.format,
+        status=STATUS_BUNDLED if present else STATUS_MISSING,
+        path=entry.bundled if present else None,
+        description=entry.description,
+        licence=entry.licence,
+        source=entry.source,
+        size=entry.bundled.stat().st_size if present else None,
+    )
+
+
+def _verify_against(path: Path, manifest: Manifest, entry: ModelEntry | None) -> None:
+    """Size first (cheap), then the full sha256; also against a published hash."""
+    expected = manifest.sha256
+    if entry is not None and entry.sha256 and entry.sha256 != expected:
+        raise IntegrityError(path, entry.sha256, expected)
+    if path.stat().st_size != manifest.size:
+        raise IntegrityError(path, expected, f"<a file of {path.stat().st_size} bytes>")
+    digest = sha256_file(path)
+    if digest != expected:
+        raise IntegrityError(path, expected, digest)
+
+
+def _origin(entry: ModelEntry, old: Manifest | None) -> str:
+    if entry.sha256:
+        return HASH_FROM_REGISTRY
+    return old.hash_origin if old is not None else HASH_FIRST_USE
+
+
+def _new_manifest(
+    name: str,
+    entry: ModelEntry | None,
+    checked: Validated,
+    paths: ModelPaths,
+    digest: str,
+    source: str,
+) -> Manifest:
+    return Manifest(
+        name=name,
+        kind=checked.kind,
+        format=checked.format,
+        filename=paths.filename,
+        source=source,
+        size=paths.file.stat().st_size,
+        sha256=digest,
+        hash_origin=HASH_FROM_REGISTRY if entry is not None and entry.sha256 else HASH_FIRST_USE,
+        date=now_utc(),
+        licence=entry.licence if entry is not None else "",
+    )
+
+
+def _manual_hint(name: str, entry: ModelEntry, paths: ModelPaths) -> str:
+    return (
+        f"To install it by hand: download {entry.url} (e.g. in a web browser) and either "
+        f"run `streamvox models import FILE --name {name}` or save it as {paths.file}"
+    )
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    hasher = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            hasher.update(block)
+            fout.write(block)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return hasher.hexdigest()
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty (or already gone): keep it

@@ -1,0 +1,48 @@
+"""Fixtures of the model-store tests: a local HTTP server and checkpoint files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.store.http_server import LocalServer, start_server, stop_server
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Talk to 127.0.0.1 directly even where a proxy is configured."""
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.delenv("STREAMVOX_MODEL_DIR", raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    local = start_server()
+    yield local
+    stop_server(local)
+
+
+@pytest.fixture(scope="session")
+def seed_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seed-format ``tiny_transformer_best.pt`` (seed architecture, random weights)."""
+    from engine.models.codec_checkpoint import save_seed_checkpoint, seeded_codec
+
+    path = tmp_path_factory.mktemp("fixtures") / "tiny_transformer_best.pt"
+    save_seed_checkpoint(seeded_codec(1), path, extra={"epoch": 131})
+    return path
+
+
+@pytest.fixture(scope="session")
+def streamvox_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Our safetensors codec format, with a tiny non-seed architecture."""
+    from engine.models.codec_checkpoint import save_codec, seeded_codec
+    from engine.models.tiny_codec import CodecConfig
+
+    path = tmp_path_factory.mktemp("fixtures") / "my codec.safetensors"
+    config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
+    save_codec(seeded_codec(2, config), path)
+    return path
