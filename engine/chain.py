@@ -2,6 +2,15 @@
 
 The same chain object serves the offline ``process`` command, ``evaluate``
 and the live engine, so what is heard live is what is measured offline.
+
+Reference codecs for A/B comparison are chains of their own
+(:mod:`engine.dsp.reference_stages`):
+
+- ``opus``: Opus, 9.3 kbit/s, 20 ms frames; ``opus@KBPS`` picks the bitrate
+  in kbit/s (6..32, e.g. ``opus@12``, ``opus@9.3``) and ``opus@KBPS/10ms``
+  the frame (10 or 20 ms).
+- ``mulaw``, ``alaw``: G.711, 8 kHz narrowband, 64 kbit/s; ``mulaw@128`` /
+  ``alaw@128`` compand the 16 kHz samples directly (128 kbit/s).
 """
 
 from __future__ import annotations
@@ -15,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from engine import resources
+from engine.dsp.reference_stages import build_reference, is_reference, parse_reference
 from engine.stage import SAMPLE_RATE, HopStage
 
-CHAINS = ("dry", "codec", "vocoder", "codec,vocoder")
+CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw")
 _ALIASES = {"codec+vocoder": "codec,vocoder", "vocos": "vocoder", "none": "dry"}
 
 
@@ -26,8 +36,10 @@ class SeededWeightsWarning(UserWarning):
 
 
 def parse_chain(text: str) -> tuple[str, ...]:
-    """Normalise a chain name ('codec+vocoder', 'codec,vocoder', ...) to stage names."""
+    """Normalise a chain name ('codec+vocoder', 'opus@12', ...) to stage names."""
     key = _ALIASES.get(text.strip().lower(), text.strip().lower())
+    if "," not in key and is_reference(key):
+        return (parse_reference(key),)
     if key not in CHAINS:
         raise ValueError(f"unknown chain '{text}'; choose one of: {', '.join(CHAINS)}")
     return () if key == "dry" else tuple(key.split(","))
@@ -80,6 +92,8 @@ def build_stages(
             from engine.models.codec_stage import CodecStage
 
             stages.append(CodecStage(load_codec_model(codec_weights)))
+        elif is_reference(name):
+            stages.append(build_reference(name))
         else:
             from engine.models.vocos_stage import VocosStage
 

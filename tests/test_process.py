@@ -129,7 +129,7 @@ def test_unknown_chain_and_bad_options(tmp_path, capsys):
     src = tmp_path / "in.wav"
     make_input(src, seconds=0.2)
     out = str(tmp_path / "o.wav")
-    assert main(["process", str(src), out, "--chain", "opus"]) == 2
+    assert main(["process", str(src), out, "--chain", "nonsense"]) == 2
     assert "unknown chain" in capsys.readouterr().err
     assert main(["process", str(src), out, "--chunk", "11"]) == 2
     assert main(["process", str(src), out, "--block", "0"]) == 2

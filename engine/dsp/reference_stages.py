@@ -1,0 +1,63 @@
+"""Reference codecs by name, for chains: ``opus[@KBPS][/MSms]``, ``mulaw[@KBPS]``, ``alaw[@KBPS]``.
+
+- ``opus``: Opus at 9.3 kbit/s (TinyTransformerCodec's rate), 20 ms frames.
+  ``opus@12`` sets the bitrate in kbit/s (6..32, decimals allowed:
+  ``opus@9.3``); ``opus@12/10ms`` also sets the frame (10 or 20 ms).
+- ``mulaw``, ``alaw``: G.711 proper, 8 kHz narrowband, 64 kbit/s
+  (``mulaw@64`` is the same). ``mulaw@128`` / ``alaw@128`` compand every
+  16 kHz sample instead (wideband, 128 kbit/s).
+
+:func:`parse_reference` normalises a name (``"opus"`` ->
+``"opus@9.3/20ms"``) and rejects malformed ones with a ``ValueError`` that
+shows the syntax; :func:`build_reference` makes a fresh stage from it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.stage import HopStage
+
+REFERENCE_CODECS = ("opus", "mulaw", "alaw")
+DEFAULT_OPUS_KBPS = 9.3
+SYNTAX = "opus[@KBPS][/10ms|/20ms] (KBPS 6..32), mulaw[@64|@128], alaw[@64|@128]"
+
+_OPUS = re.compile(r"opus(?:@(?P<kbps>\d+(?:\.\d+)?)k?)?(?:/(?P<ms>\d+)ms)?")
+_G711 = re.compile(r"(?P<law>mulaw|alaw)(?:@(?P<kbps>\d+)k?)?")
+
+
+def is_reference(name: str) -> bool:
+    """Whether ``name`` asks for a reference codec (well formed or not)."""
+    return name.strip().lower().startswith(REFERENCE_CODECS)
+
+
+def parse_reference(name: str) -> str:
+    """Validate and normalise a reference codec name; ``ValueError`` if malformed."""
+    key = name.strip().lower()
+    if m := _OPUS.fullmatch(key):
+        kbps = float(m["kbps"]) if m["kbps"] else DEFAULT_OPUS_KBPS
+        ms = int(m["ms"]) if m["ms"] else 20
+        from engine.dsp.opus_codec import OpusConfig
+
+        OpusConfig(bitrate_bps=round(kbps * 1000), frame_ms=ms)  # range checks
+        return f"opus@{kbps:g}/{ms}ms"
+    if m := _G711.fullmatch(key):
+        kbps = int(m["kbps"]) if m["kbps"] else 64
+        if kbps not in (64, 128):
+            raise ValueError(f"'{name}': G.711 runs at 64 (8 kHz) or 128 (16 kHz) kbit/s")
+        return f"{m['law']}@{kbps}"
+    raise ValueError(f"malformed reference codec '{name}'; syntax: {SYNTAX}")
+
+
+def build_reference(name: str) -> HopStage:
+    """A fresh streaming stage for a reference codec name (see the module docstring)."""
+    key = parse_reference(name)
+    if key.startswith("opus"):
+        from engine.dsp.opus_stage import OpusStage
+
+        m = _OPUS.fullmatch(key)
+        return OpusStage(bitrate_bps=round(float(m["kbps"]) * 1000), frame_ms=int(m["ms"]))
+    from engine.dsp.g711_stage import G711Stage
+
+    law, kbps = key.split("@")
+    return G711Stage(law, narrowband_8k=kbps == "64")
