@@ -72,6 +72,9 @@ def seeded_vocos(config: VocosConfig | None = None, seed: int = 0) -> VocosGener
     return _ready(model, {"format": "seeded", "seed": seed, "notes": []})
 
 
+OLA_KEY = "head.istft.overlap_add.deconv.weight"
+
+
 def load_vocos(path: str | os.PathLike[str]) -> VocosGenerator:
     """Load a seed Lightning checkpoint or one of our ``.safetensors`` files.
 
@@ -101,7 +104,11 @@ def save_vocos(
         meta = json.dumps({**header, **info})
     except TypeError as exc:
         raise ValueError(f"info is not JSON-serialisable: {exc}") from None
-    tensors = {k: v.detach().cpu().float().contiguous() for k, v in model.state_dict().items()}
+    tensors = {
+        k: v.detach().cpu().float().contiguous()
+        for k, v in model.state_dict().items()
+        if k != OLA_KEY  # a fixed 4 MB identity: rebuilt on load, not stored
+    }
     _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: meta}))
 
 
@@ -169,6 +176,7 @@ def _load_ours(path: Path) -> VocosGenerator:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"bad config in metadata: {exc}") from None
     model = VocosGenerator(config)
+    tensors.setdefault(OLA_KEY, model.state_dict()[OLA_KEY])
     _load_strict(model, tensors, path, display=str)
     return _ready(model, {"format": "streamvox", "notes": [], **info})
 
@@ -227,8 +235,7 @@ def _load_strict(
             )
         if not torch.isfinite(got).all():
             raise CheckpointError(path, f"{display(key)} contains NaN or Inf")
-    ola = state["head.istft.overlap_add.deconv.weight"]
-    if not torch.equal(ola.float(), expected["head.istft.overlap_add.deconv.weight"]):
+    if not torch.equal(state[OLA_KEY].float(), expected[OLA_KEY]):
         raise CheckpointError(path, "the overlap-add kernel is not the identity")
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
 
