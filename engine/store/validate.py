@@ -74,9 +74,10 @@ def validate_model_file(
     for k in kinds:
         try:
             model = load_model(path, k)
-        except UnsafeCheckpointError:
-            raise
         except CheckpointError as exc:
+            # Both loaders are safe to try: neither runs code. The codec loader
+            # calls a Lightning file's foreign classes "unsafe"; the vocoder's
+            # restricted unpickler may still read it, so keep going.
             errors[k] = exc
             continue
         fmt = file_format(path, k)
@@ -85,7 +86,27 @@ def validate_model_file(
                 path, f"is a {fmt} {k} file, expected the {expected_format} format"
             )
         return Validated(k, fmt, sum(p.numel() for p in model.parameters()))
+    if kind is not None:
+        _refuse_other_kind(path, kind)
+    raise _combined(path, errors)
+
+
+def _refuse_other_kind(path: Path, kind: str) -> None:
+    """A file of the other kind gets a message saying so, not the loader's puzzlement."""
+    other = next(k for k in KINDS if k != kind)
+    try:
+        load_model(path, other)
+    except CheckpointError:
+        return
+    fmt = file_format(path, other)
+    raise CheckpointError(path, f"is a {other} model ({fmt}), not a {kind}: wrong architecture")
+
+
+def _combined(path: Path, errors: dict[str, CheckpointError]) -> CheckpointError:
+    """One error for a file no loader accepted; "unsafe" only if every loader said so."""
     if len(errors) == 1:
-        raise next(iter(errors.values()))
+        return next(iter(errors.values()))
+    if all(isinstance(e, UnsafeCheckpointError) for e in errors.values()):
+        return errors[KINDS[-1]]
     detail = "; ".join(f"as a {k}: {e.problem}" for k, e in errors.items())
-    raise CheckpointError(path, f"not a codec nor a vocoder model ({detail})")
+    return CheckpointError(path, f"not a codec nor a vocoder model ({detail})")

@@ -46,3 +46,15 @@ def streamvox_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
     save_codec(seeded_codec(2, config), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def lightning_vocos_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seed-format Lightning ``epoch=3.ckpt`` (foreign hparam classes, tiny sizes)."""
+    from engine.models.vocos_checkpoint import save_lightning_checkpoint, seeded_vocos
+    from engine.models.vocos_config import VocosConfig
+
+    path = tmp_path_factory.mktemp("fixtures") / "epoch=3.ckpt"
+    config = VocosConfig(dim=16, intermediate_dim=32, n_layers=1)
+    save_lightning_checkpoint(seeded_vocos(config, seed=3), path)
+    return path

@@ -15,3 +15,10 @@ def tree(root: Path) -> list[str]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def flip_byte(path: Path, offset: int = -100) -> None:
+    """Change one byte of a file in place (a corrupted or tampered copy)."""
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
