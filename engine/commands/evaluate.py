@@ -8,8 +8,7 @@ from pathlib import Path
 
 import torch
 
-from engine.audiofile import AudioFileError
-from engine.models.errors import CheckpointError
+from engine.commands.errors import USER_ERRORS
 
 DEFAULT_CHAINS = "dry,codec,vocoder,codec+vocoder"
 
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=bar.update,
             )
         paths = write_reports(rows, summaries, args.out)
-    except (AudioFileError, CheckpointError, FileNotFoundError, ValueError) as exc:
+    except USER_ERRORS as exc:
         print(f"streamvox evaluate: error: {exc}", file=sys.stderr)
         return 2
     print(markdown_table(summaries))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from engine.audiofile import AudioFileError, check_writable, read_mono_16k, write_audio
+from engine.audiofile import check_writable, read_mono_16k, write_audio
 from engine.chain import CHAINS, Chain, build_stages
-from engine.models.errors import CheckpointError
+from engine.commands.errors import USER_ERRORS
 from engine.stage import SAMPLE_RATE
 
 PROGRESS_MIN_SECONDS = 20.0  # show a progress bar for inputs longer than this
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """Execute the command; returns the process exit code."""
     try:
         return _run(args)
-    except (AudioFileError, CheckpointError, ValueError) as exc:
+    except USER_ERRORS as exc:
         print(f"streamvox process: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,13 @@
+"""The errors a command reports as one clear line (exit code 2), not a traceback."""
+
+from engine.audiofile import AudioFileError
+from engine.dsp.opus_codec import OpusUnavailableError
+from engine.models.errors import CheckpointError
+
+USER_ERRORS: tuple[type[Exception], ...] = (
+    AudioFileError,
+    CheckpointError,
+    FileNotFoundError,
+    OpusUnavailableError,
+    ValueError,
+)
