@@ -27,6 +27,7 @@ class Plot(pg.PlotWidget):
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
         """Recolour when the light/dark palette changes."""
-        if event.type() == QEvent.Type.PaletteChange:
+        ready = getattr(self, "plotItem", None) is not None
+        if ready and event.type() == QEvent.Type.PaletteChange:
             theme.style_plot(self, self.palette())
         super().changeEvent(event)
