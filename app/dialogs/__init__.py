@@ -1,0 +1,1 @@
+"""Dialogs: models, loopback latency measurement, actionable error messages."""
