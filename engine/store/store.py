@@ -370,7 +370,10 @@ class ModelStore:
         tmp = paths.folder / f".import-{uuid.uuid4().hex}.tmp"
         try:
             digest = _copy_hashing(src, tmp)
-            checked = validate_model_file(tmp, kind)
+            try:
+                checked = validate_model_file(tmp, kind)
+            except CheckpointError as exc:  # name the person's file, not our temp copy
+                raise type(exc)(src, exc.problem) from None
             if entry is not None and entry.sha256 and digest != entry.sha256:
                 raise CheckpointError(
                     src, f"sha256 {digest} differs from the published {entry.sha256} for {name!r}"
@@ -463,14 +466,12 @@ def _bundled_info(entry: ModelEntry) -> ModelInfo:
 
 
 def _verify_against(path: Path, manifest: Manifest, entry: ModelEntry | None) -> None:
-    """Size first (cheap), then the full sha256; also against a published hash."""
+    """The full sha256 (and size) against the manifest, and the manifest against the registry."""
     expected = manifest.sha256
     if entry is not None and entry.sha256 and entry.sha256 != expected:
         raise IntegrityError(path, entry.sha256, expected)
-    if path.stat().st_size != manifest.size:
-        raise IntegrityError(path, expected, f"<a file of {path.stat().st_size} bytes>")
     digest = sha256_file(path)
-    if digest != expected:
+    if digest != expected or path.stat().st_size != manifest.size:
         raise IntegrityError(path, expected, digest)
 
 
