@@ -239,6 +239,7 @@ def _attempt(
     with response:
         _start_body(state, response, expected_size)
         _check_free_space(state.url, state.path.parent, (state.total or 0) - state.size, opts)
+        state.save_info()
         _copy_body(state, response, progress, cancel, opts)
 
 
@@ -297,7 +298,6 @@ def _start_body(state: _Part, response: Any, expected_size: int | None) -> None:
             state.url,
             f"the server offers {state.total} bytes but the file should have {expected_size}",
         )
-    state.save_info()
 
 
 def _copy_body(

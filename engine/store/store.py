@@ -180,8 +180,9 @@ class ModelStore:
     def manual_hint(self, name: str) -> str:
         """How to get model ``name`` without the downloader (offline, blocked site)."""
         entry = self._entry(name)
-        paths = self.layout.paths(name, entry.filename)
-        return _manual_hint(name, entry, paths)
+        if entry.url is None:
+            raise StoreError(f"{name!r} is bundled with streamvox; there is nothing to download")
+        return _manual_hint(name, entry, self.layout.paths(name, entry.filename))
 
     # -- writing ---------------------------------------------------------------
     def download(
@@ -346,7 +347,7 @@ class ModelStore:
     def _adopt(self, name: str, entry: ModelEntry | None, paths: ModelPaths) -> Path:
         """First use of a file put in the cache by hand: load it, then record its hash."""
         with self._lock(name, None, None):
-            if read_manifest(paths.manifest) is None:
+            if self._manifest_or_none(name) is None:  # absent, or broken: check again
                 kind = entry.kind if entry is not None else None
                 checked = validate_model_file(paths.file, kind)
                 digest = sha256_file(paths.file)

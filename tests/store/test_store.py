@@ -458,6 +458,17 @@ def test_hand_placed_file_is_validated_and_trusted_on_first_use(
         store.resolve("seed-codec")
 
 
+def test_broken_manifest_means_checked_again(store: ModelStore) -> None:
+    path = store.download("seed-codec").path
+    assert path is not None
+    (path.parent / "manifest.json").write_text("{not json")
+    assert store.info("seed-codec").status == STATUS_UNVERIFIED
+
+    assert store.resolve("seed-codec") == path  # loaded again, hash recorded again
+
+    assert store.info("seed-codec").status == STATUS_CACHED
+
+
 def test_hand_placed_garbage_is_refused_and_not_trusted(store: ModelStore) -> None:
     placed = store.root / "seed-codec" / "tiny_transformer_best.pt"
     placed.parent.mkdir(parents=True)
