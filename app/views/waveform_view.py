@@ -47,6 +47,12 @@ class WaveformView(QWidget):
         self.plots["in"].getPlotItem().getAxis("bottom").setStyle(showValues=False)
         self.plots["out"].getPlotItem().setLabel("bottom", "seconds")
 
+    def set_seconds(self, seconds: float) -> None:
+        """Span of the x axis (the engine's waveform window)."""
+        self.seconds = seconds
+        self._x = np.zeros(0, dtype=np.float32)
+        self.plots["in"].getPlotItem().setXRange(-seconds, 0.0, padding=0.0)
+
     def set_waveforms(self, inp: np.ndarray, out: np.ndarray) -> None:
         """Draw ``(N,)`` input and output samples spread over the last ``seconds``."""
         n = min(len(inp), len(out))

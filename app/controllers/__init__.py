@@ -1,0 +1,1 @@
+"""Controllers: connect the views' signals to the engine client and the settings."""
