@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process", "evaluate")
+COMMANDS = ("process", "evaluate", "models")
 
 
 def build_parser() -> argparse.ArgumentParser:
