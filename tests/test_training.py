@@ -190,6 +190,7 @@ def _vocos_cfg(train_dir: Path, noise_dir: Path) -> dict:
         batch=4,
         frames=12,
         skip_frames=4,
+        target_delay=192,
         lr=3e-3,
         warmup=1,
         steps=1000,
@@ -269,6 +270,20 @@ def test_vocos_export_loads_back(corpus, tmp_path):
     x = torch.randn(1, 64 * 10) * 0.1
     trainer.model.eval()
     torch.testing.assert_close(model.audio_offline(x), trainer.model.audio_offline(x))
+
+
+def test_vocos_target_is_the_input_delayed(corpus, tmp_path):
+    cfg = _vocos_cfg(*corpus)
+    trainer = VocosTrainer(cfg, tmp_path)
+    x = torch.arange(trainer.crop_length, dtype=torch.float32).repeat(2, 1) / 1e4
+    y, target = trainer.generate(x)
+    skip = cfg["skip_frames"] * 64
+    assert y.shape == target.shape == (2, (cfg["frames"] - cfg["skip_frames"]) * 64)
+    # input sample i of the generated part is x[192 + i]; the target at i is x[i]
+    torch.testing.assert_close(target[0, 0], x[0, skip])
+    cfg["target_delay"] = 193
+    with pytest.raises(ValueError):
+        VocosTrainer(cfg, tmp_path)
 
 
 def test_config_rejects_unknown_keys(tmp_path):
