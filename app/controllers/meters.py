@@ -111,6 +111,7 @@ def stage_timings(s: Snapshot) -> list[StageTiming]:
 
     A stage steps once per hop, so one step must take less than one hop of
     audio; a stage's hop is its algorithmic latency, which the engine reports.
+    The whole engine block must take less than one device block.
     """
     out = []
     for name, t in s.timings.items():
@@ -124,4 +125,7 @@ def budget_ms(name: str, s: Snapshot) -> float:
         return s.latency.codec_ms
     if name.startswith("vocoder"):
         return s.latency.vocoder_ms
+    block, rate = s.settings.get("block"), s.settings.get("rate")
+    if name == "engine block" and block and rate:
+        return 1000.0 * float(block) / float(rate)
     return 0.0

@@ -24,10 +24,11 @@ line/mic input, or a virtual loopback (PipeWire/PulseAudio "Monitor of …",
 JACK: connect <i>streamvox:out</i> to <i>streamvox:in</i>, macOS: BlackHole,
 Windows: VB-Cable).</li>
 <li><b>Take your headphones off</b>: the probe is loud.</li>
-<li>Choose the loopback devices in the device panel and press Measure.</li>
+<li>Choose the loopback devices in the device panel, press Start, then Measure.</li>
 </ol>
-<p>The stream restarts in dry mode for the measurement, then returns to your
-settings.</p>"""
+<p>The probe replaces the input for a moment and runs through what you are
+listening to (A/B choice), so the result includes the chain's latency. Dry
+gives the sharpest match.</p>"""
 
 
 class LoopbackDialog(QDialog):

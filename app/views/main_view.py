@@ -59,7 +59,8 @@ class MainView(QWidget):
         self.splitter.addWidget(self._left_column())
         self.splitter.addWidget(self._meters())
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([380, 900])
+        self.splitter.setSizes([400, 880])
+        self.splitter.setCollapsible(0, False)
         outer.addWidget(self.splitter, 1)
         self._tab_order()
 
@@ -75,7 +76,7 @@ class MainView(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(330)
+        scroll.setMinimumWidth(inner.sizeHint().width() + 16)
         return scroll
 
     def _meters(self) -> QWidget:

@@ -27,11 +27,13 @@ class StatsView(QGroupBox):
         self.load.setFormat("%v %")
         self.load.setAccessibleName("Engine load")
         self.xruns = QLabel("0")
-        self.xruns.setWordWrap(True)
+        self.xrun_detail = QLabel()
+        self.xrun_detail.setEnabled(False)
         self.bitrate = QLabel("–")
         form = QFormLayout(self)
         form.addRow("Load", self.load)
         form.addRow("Xruns", self.xruns)
+        form.addRow(self.xrun_detail)
         form.addRow("Codec", self.bitrate)
 
     def set_load(self, fraction: float) -> None:
@@ -45,8 +47,10 @@ class StatsView(QGroupBox):
     def set_xruns(self, counts: Mapping[str, int]) -> None:
         """Counts per cause (see :data:`XRUN_CAUSES`)."""
         total = sum(counts.values())
-        parts = [f"{label} {counts.get(key, 0)}" for key, label in XRUN_CAUSES]
-        self.xruns.setText(f"{total}  ({', '.join(parts)})")
+        parts = [f"{label}: {counts.get(key, 0)}" for key, label in XRUN_CAUSES]
+        self.xruns.setText(f"<b>{total}</b>")
+        self.xruns.setToolTip("\n".join(parts))
+        self.xrun_detail.setText("<br/>".join(parts))
         self.xruns.setStyleSheet(f"color: {theme.CLIP_COLOUR};" if total else "")
 
     def set_bitrate(self, bps: float | None, tokens_per_s: float | None) -> None:

@@ -30,9 +30,9 @@ class _Row:
 
     def __init__(self, grid: QGridLayout, row: int, name: str) -> None:
         self.label = QLabel(name)
-        self.label.setMinimumWidth(190)
+        self.label.setMinimumWidth(150)
         self.plot = Plot()
-        self.plot.setFixedHeight(44)
+        self.plot.setFixedHeight(48)
         item = self.plot.getPlotItem()
         item.hideAxis("bottom")
         item.getAxis("left").setWidth(40)
@@ -58,8 +58,9 @@ class _Row:
             self.plot.getPlotItem().setYRange(0.0, 1.25 * t.budget_ms, padding=0.0)
         share = 100.0 * t.p99_ms / t.budget_ms if t.budget_ms > 0 else 0.0
         self.label.setText(
-            f"<b>{t.name}</b> {t.last_ms:.1f} ms<br/>p99 {t.p99_ms:.1f} · max {t.max_ms:.1f}"
-            f" / {t.budget_ms:.0f} ms ({share:.0f}%)"
+            f"<b>{t.name}</b> {t.last_ms:.1f} ms<br/>"
+            f"p99 {t.p99_ms:.1f} · max {t.max_ms:.1f}<br/>"
+            f"budget {t.budget_ms:.1f} ms (p99 {share:.0f}%)"
         )
 
     def set_visible(self, on: bool) -> None:

@@ -13,7 +13,7 @@ _STATES = {
     "stopped": ("▶  Start", "#888888", "Stopped"),
     "starting": ("■  Stop", theme.WARN_COLOUR, "Starting…"),
     "running": ("■  Stop", theme.OK_COLOUR, "Running"),
-    "error": ("▶  Start", theme.CLIP_COLOUR, "Error"),
+    "error": ("■  Stop", theme.CLIP_COLOUR, "Error, retrying"),
 }
 
 
@@ -63,7 +63,7 @@ class TransportView(QWidget):
         self.detail.setText(detail)
 
     def _clicked(self) -> None:
-        if self.state in ("running", "starting"):
+        if self.state in ("running", "starting", "error"):
             self.stop_requested.emit()
         else:
             self.start_requested.emit()

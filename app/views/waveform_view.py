@@ -36,7 +36,7 @@ class WaveformView(QWidget):
             item.setXRange(-seconds, 0.0, padding=0.0)
             item.setLabel("left", titles[key])
             item.getAxis("left").setWidth(52)
-            item.showGrid(x=True, y=False, alpha=0.2)
+            item.showGrid(x=True, y=True, alpha=0.12)
             plot.setMinimumHeight(70)
             curve = item.plot(pen=pg.mkPen(colours[key], width=1))
             curve.setClipToView(True)

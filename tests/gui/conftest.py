@@ -23,3 +23,47 @@ def tiny_codec_file(tmp_path_factory):
     config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
     save_codec(seeded_codec(2, config), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_vocos_file(tmp_path_factory):
+    """A valid vocoder weights file (our safetensors format, tiny architecture)."""
+    from engine.models.vocos_checkpoint import save_vocos, seeded_vocos
+    from engine.models.vocos_config import VocosConfig
+
+    path = tmp_path_factory.mktemp("weights") / "my vocos.safetensors"
+    save_vocos(seeded_vocos(VocosConfig(dim=16, intermediate_dim=32, n_layers=1), seed=3), path)
+    return path
+
+
+@pytest.fixture
+def client(tiny_codec_file, tiny_vocos_file):
+    """The GUI's client over a real engine running tiny real models (cheap on CPU)."""
+    from app.engine_client import EngineClient
+    from engine.audio.engine import Engine, EngineOptions
+
+    engine = Engine(
+        options=EngineOptions(retry_s=0.5),
+        codec_weights=str(tiny_codec_file),
+        vocoder_weights=str(tiny_vocos_file),
+    )
+    c = EngineClient(engine)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def window(qtbot, client):
+    """The main window over ``client``, shown, devices listed, meters polling."""
+    from app.main_window import MainWindow
+    from app.settings_store import SettingsStore
+
+    w = MainWindow(client, SettingsStore())
+    qtbot.addWidget(w)
+    w.show()
+    w.activateWindow()
+    qtbot.waitActive(w)
+    with qtbot.waitSignal(w.session.devices_ready, timeout=30_000):
+        w.begin()
+    yield w
+    w.close()

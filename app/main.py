@@ -1,0 +1,57 @@
+"""``streamvox`` with no subcommand: the desktop app.
+
+Creates the QApplication, follows the system colour scheme, installs the
+exception hook (rotating log file under the user log dir, one dialog),
+loads the settings, starts the engine and shows the main window.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from app import theme
+from app.crash import ExceptionHook, add_file_logging
+from app.engine_client import EngineClient
+from app.main_window import MainWindow
+from app.settings_store import SettingsStore
+
+log = logging.getLogger("streamvox")
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (reused if one exists, as under pytest-qt)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName("streamvox")
+    app.setOrganizationName("streamvox")
+    app.setDesktopFileName("streamvox")
+    theme.follow_system_scheme(app)
+    return app  # type: ignore[return-value]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app until its window closes; return the exit code."""
+    app = make_app(argv)
+    log_file = add_file_logging()
+    hook = ExceptionHook(log_file).install()
+    settings = SettingsStore()
+    log.info("settings from %s", settings.path)
+    client = EngineClient()
+    window = MainWindow(client, settings)
+    hook.parent_widget = window
+    window.show()
+    window.begin()
+    try:
+        return int(app.exec())
+    finally:
+        settings.flush()
+        client.close()
+        hook.uninstall()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
