@@ -17,11 +17,14 @@ and both stay warm.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
+
+from app.engine_process import EngineProcess
 from app.settings import Settings
 from engine.audio import commands as cmd
 from engine.audio.devices import DeviceInfo, HostApiInfo, query_isolated
-from engine.audio.engine import Engine
 from engine.audio.loopback import make_probe
 from engine.audio.metrics import Snapshot
 from engine.audio.stream import StreamSpec
@@ -31,11 +34,28 @@ LIVE_CHAIN = "codec,vocoder"  # every tap available; stage switches are bypasses
 STAGES = ("codec", "vocoder")
 
 
-class EngineClient:
-    """Drives one :class:`Engine`; remembers the A/B slot assignment."""
+class EngineLike(Protocol):
+    """What the client needs of an engine.
 
-    def __init__(self, engine: Engine | None = None, store: ModelStore | None = None) -> None:
-        self.engine = engine if engine is not None else Engine()
+    :class:`engine.audio.engine.Engine` has it, and so has
+    :class:`~app.engine_process.EngineProcess` (the same engine in a child process).
+    """
+
+    def send(self, command: cmd.Command) -> None: ...  # noqa: D102
+    def snapshot(self) -> Snapshot: ...  # noqa: D102
+    def measure(self, probe: np.ndarray, seconds: float = ..., timeout: float = ...) -> Any: ...  # noqa: D102
+    def close(self) -> None: ...  # noqa: D102
+
+
+class EngineClient:
+    """Drives one engine; remembers the A/B slot assignment.
+
+    By default the engine runs in a child process (:class:`EngineProcess`),
+    so that GUI work can never make it late.
+    """
+
+    def __init__(self, engine: EngineLike | None = None, store: ModelStore | None = None) -> None:
+        self.engine: EngineLike = engine if engine is not None else EngineProcess()
         self.store = store if store is not None else ModelStore()
         self.slots = {"A": "dry", "B": "codec+vocoder"}
         self.selected = "B"

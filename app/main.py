@@ -8,6 +8,7 @@ loads the settings, starts the engine and shows the main window.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 
 from PySide6.QtWidgets import QApplication
@@ -16,6 +17,7 @@ from app import theme
 from app.crash import ExceptionHook, add_file_logging
 from app.engine_client import EngineClient
 from app.main_window import MainWindow
+from app.priority import yield_to_audio
 from app.settings_store import SettingsStore
 
 log = logging.getLogger("streamvox")
@@ -35,12 +37,14 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app until its window closes; return the exit code."""
+    multiprocessing.freeze_support()  # the engine runs in a child process (frozen builds)
     app = make_app(argv)
     log_file = add_file_logging()
     hook = ExceptionHook(log_file).install()
     settings = SettingsStore()
     log.info("settings from %s", settings.path)
-    client = EngineClient()
+    client = EngineClient()  # the engine's process keeps the normal priority...
+    yield_to_audio()  # ...and the GUI steps back (see app/priority.py)
     window = MainWindow(client, settings)
     hook.parent_widget = window
     window.show()

@@ -43,6 +43,7 @@ class LevelView(QWidget):
         self.values = {k: QLabel("– dBFS") for k in ROWS}
         self.clip = {k: QPushButton("CLIP") for k in ROWS}
         self.clipped = dict.fromkeys(ROWS, False)
+        self.shown = {k: (FLOOR_DB, FLOOR_DB) for k in ROWS}  # (peak, rms) drawn, dBFS
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.plot, 0, 0, 2, 1)
@@ -64,6 +65,7 @@ class LevelView(QWidget):
             peak = max(FLOOR_DB, min(0.0, peak_db[i]))
             self._rms_width[i] = rms - FLOOR_DB
             self._peak_x[i] = peak
+            self.shown[key] = (peak, rms)
             self.values[key].setText(f"peak {_db_text(peak_db[i])}  rms {_db_text(rms_db[i])} dBFS")
         self.bars.setOpts(width=self._rms_width)
         self.peaks.setData(x=self._peak_x, y=self._y)

@@ -3,6 +3,7 @@
 import pytest
 
 from app import crash, settings
+from tests.audio.conftest import jack_server, rig  # noqa: F401 (JACK fixtures, reused)
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,24 @@ def tiny_codec_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def silent_codec_file(tmp_path_factory):
+    """Valid codec weights whose decoder output layer is zero: the codec plays silence."""
+    import torch
+
+    from engine.models.codec_checkpoint import save_codec, seeded_codec
+    from engine.models.tiny_codec import CodecConfig
+
+    config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
+    model = seeded_codec(4, config)
+    with torch.no_grad():
+        for p in model.post_decoder_final.parameters():
+            p.zero_()
+    path = tmp_path_factory.mktemp("weights") / "silent-codec.safetensors"
+    save_codec(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_vocos_file(tmp_path_factory):
     """A valid vocoder weights file (our safetensors format, tiny architecture)."""
     from engine.models.vocos_checkpoint import save_vocos, seeded_vocos
@@ -38,11 +57,12 @@ def tiny_vocos_file(tmp_path_factory):
 
 @pytest.fixture
 def client(tiny_codec_file, tiny_vocos_file):
-    """The GUI's client over a real engine running tiny real models (cheap on CPU)."""
+    """The GUI's client over the real engine (in its child process) with tiny real models."""
     from app.engine_client import EngineClient
-    from engine.audio.engine import Engine, EngineOptions
+    from app.engine_process import EngineProcess
+    from engine.audio.engine import EngineOptions
 
-    engine = Engine(
+    engine = EngineProcess(
         options=EngineOptions(retry_s=0.5),
         codec_weights=str(tiny_codec_file),
         vocoder_weights=str(tiny_vocos_file),

@@ -5,15 +5,18 @@ import time
 from PySide6.QtWidgets import QApplication
 
 
-def wait_engine(client, predicate, timeout=10.0):
+def wait_engine(client, predicate, timeout=30.0):
     """Process Qt events until ``predicate(snapshot)`` holds; return that snapshot."""
     deadline = time.monotonic() + timeout
     snap = client.snapshot()
     while time.monotonic() < deadline:
         QApplication.processEvents()
         snap = client.snapshot()
-        if predicate(snap):
-            return snap
+        try:
+            if predicate(snap):
+                return snap
+        except KeyError:  # the engine has not published its settings yet
+            pass
         time.sleep(0.01)
     raise AssertionError(
         f"engine never reached the expected state: state={snap.state} error={snap.error} "
