@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.models.fast_vocos import FastVocos
 from engine.models.vocos import VocosGenerator
 from engine.stage import HopStage
 
@@ -17,11 +18,18 @@ class VocosStage(HopStage):
     ``hop = 320 * chunk_frames`` samples (20 ms per frame at 16 kHz); the
     algorithmic latency is that one chunk. Output equals :meth:`offline` on
     the whole signal, delayed by ``latency``, for any block sizes.
+
+    ``precision`` (``fp32 | fp16 | bf16 | int8``) selects the inference-only
+    :class:`~engine.models.fast_vocos.FastVocos` path; ``None`` runs the
+    generator itself. With a fast path, :meth:`offline` streams the whole
+    signal in the same chunks, so the identity above still holds exactly.
     """
 
     name = "vocoder"
 
-    def __init__(self, model: VocosGenerator, chunk_frames: int = 5) -> None:
+    def __init__(
+        self, model: VocosGenerator, chunk_frames: int = 5, precision: str | None = None
+    ) -> None:
         if type(chunk_frames) is not int or not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
             raise ValueError(
                 f"chunk_frames must be an int in 1..{MAX_CHUNK_FRAMES}, got {chunk_frames!r}"
@@ -30,12 +38,20 @@ class VocosStage(HopStage):
         self.sample_rate = model.config.sample_rate
         self.model = model.eval()
         self.chunk_frames = chunk_frames
-        self._state = model.new_stream_state(batch_size=1)
+        self.fast: FastVocos | None = None
+        if precision is None:
+            self._state = model.new_stream_state(batch_size=1)
+        else:
+            self.fast = FastVocos.from_generator(model, precision)
+            self.fast.warmup((chunk_frames,))
+            self._state = self.fast.new_state(batch_size=1)
 
     def step(self, hop_in: np.ndarray) -> np.ndarray:
         """``hop`` samples in -> the ``hop`` samples their frames release."""
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(hop_in, dtype=np.float32)).view(1, -1)
+            if self.fast is not None:
+                return self.fast.stream_step(x, self._state)[0].numpy()
             return self.model.stream_step(x, self._state)[0].numpy()
 
     def reset_state(self) -> None:
@@ -43,8 +59,12 @@ class VocosStage(HopStage):
         self._state.reset()
 
     def offline(self, x: np.ndarray) -> np.ndarray:
-        """Whole signal ``(L,)`` -> ``(L,)`` via :meth:`VocosGenerator.audio_offline`."""
+        """Whole signal ``(L,)`` -> ``(L,)`` by ``audio_offline`` (generator or fast path)."""
         x = np.asarray(x, dtype=np.float32).reshape(-1)
         with torch.inference_mode():
-            y = self.model.audio_offline(torch.from_numpy(x.copy()).view(1, -1))
+            xt = torch.from_numpy(x.copy()).view(1, -1)
+            if self.fast is not None:
+                y = self.fast.audio_offline(xt, self.chunk_frames)
+            else:
+                y = self.model.audio_offline(xt)
         return y[0].numpy().astype(np.float32, copy=True)
