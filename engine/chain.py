@@ -15,8 +15,6 @@ Reference codecs for A/B comparison are chains of their own
 
 from __future__ import annotations
 
-import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +23,11 @@ import numpy as np
 
 from engine import resources
 from engine.dsp.reference_stages import build_reference, is_reference, parse_reference
+from engine.models.errors import CheckpointError
 from engine.stage import SAMPLE_RATE, HopStage
 
 CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw")
 _ALIASES = {"codec+vocoder": "codec,vocoder", "vocos": "vocoder", "none": "dry"}
-
-
-class SeededWeightsWarning(UserWarning):
-    """Weights are a seeded random initialisation, not trained ones."""
 
 
 def parse_chain(text: str) -> tuple[str, ...]:
@@ -45,38 +40,34 @@ def parse_chain(text: str) -> tuple[str, ...]:
     return () if key == "dry" else tuple(key.split(","))
 
 
-def _warn_seeded(what: str) -> None:
-    msg = (
-        f"NO TRAINED {what.upper()} WEIGHTS: using a deterministic seeded random "
-        f"initialisation. The output is NOT meaningful audio."
-    )
-    print(f"streamvox: WARNING: {msg}", file=sys.stderr)
-    warnings.warn(msg, SeededWeightsWarning, stacklevel=3)
+def _resolve_weights(path: str | Path | None, default: Path, what: str) -> Path:
+    """A file path, a model-store name (``streamvox models list``), or the bundled default."""
+    if path is None:
+        if not default.exists():
+            raise CheckpointError(
+                default, f"the bundled {what} weights are missing: reinstall streamvox"
+            )
+        return default
+    candidate = Path(path)
+    if candidate.exists() or candidate.suffix:
+        return candidate
+    from engine.store import ModelStore
+
+    return ModelStore().resolve(str(path))
 
 
 def load_codec_model(path: str | Path | None = None):
-    """Load codec weights from ``path``, else the bundled default, else seeded."""
-    from engine.models.codec_checkpoint import load_codec, seeded_codec
+    """Load codec weights: a file, a model-store name, or (``None``) the bundled default."""
+    from engine.models.codec_checkpoint import load_codec
 
-    if path is not None:
-        return load_codec(path)
-    if resources.DEFAULT_CODEC_WEIGHTS.exists():
-        return load_codec(resources.DEFAULT_CODEC_WEIGHTS)
-    _warn_seeded("codec")
-    return seeded_codec(seed=0)
+    return load_codec(_resolve_weights(path, resources.DEFAULT_CODEC_WEIGHTS, "codec"))
 
 
 def load_vocoder_model(path: str | Path | None = None):
-    """Load vocoder weights from ``path``, else the bundled default, else seeded."""
-    from engine.models.vocos import VocosConfig
-    from engine.models.vocos_checkpoint import load_vocos, seeded_vocos
+    """Load vocoder weights: a file, a model-store name, or (``None``) the bundled default."""
+    from engine.models.vocos_checkpoint import load_vocos
 
-    if path is not None:
-        return load_vocos(path)
-    if resources.DEFAULT_VOCODER_WEIGHTS.exists():
-        return load_vocos(resources.DEFAULT_VOCODER_WEIGHTS)
-    _warn_seeded("vocoder")
-    return seeded_vocos(VocosConfig(dim=384, intermediate_dim=1152, n_layers=6), seed=0)
+    return load_vocos(_resolve_weights(path, resources.DEFAULT_VOCODER_WEIGHTS, "vocoder"))
 
 
 def build_stages(

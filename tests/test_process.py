@@ -142,8 +142,15 @@ def test_long_file_shows_progress(tmp_path, capsys):
     assert "processing" in capsys.readouterr().err
 
 
-def test_seeded_weights_are_announced_loudly(tmp_path, monkeypatch, capsys):
+def test_bundled_weights_are_the_default_and_their_absence_is_a_clear_error(tmp_path, monkeypatch):
+    model = chain_mod.load_codec_model(None)
+    assert model.config.output_padding  # our trained weights, not the seed layout
     monkeypatch.setattr(chain_mod.resources, "DEFAULT_CODEC_WEIGHTS", tmp_path / "none")
-    with pytest.warns(chain_mod.SeededWeightsWarning):
+    with pytest.raises(chain_mod.CheckpointError, match="bundled codec weights are missing"):
         chain_mod.load_codec_model(None)
-    assert "NO TRAINED CODEC WEIGHTS" in capsys.readouterr().err
+
+
+def test_weights_can_be_named_from_the_model_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMVOX_MODEL_DIR", str(tmp_path))
+    with pytest.raises(Exception, match="seed-codec"):
+        chain_mod.load_codec_model("seed-codec")  # known to the store, not downloaded
