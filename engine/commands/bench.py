@@ -82,6 +82,8 @@ def _csv(text: str) -> tuple[str, ...]:
 
 def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validated :class:`BenchOptions` from the parsed command line (ValueError if bad)."""
+    if args.runs < 1 or args.warmup < 0:
+        raise ValueError(f"need --runs >= 1 and --warmup >= 0, got {args.runs}, {args.warmup}")
     try:
         chunks = tuple(int(c) for c in _csv(args.chunks))
     except ValueError:
