@@ -131,6 +131,12 @@ class FirResampler:
         return y.astype(np.float32, copy=False)
 
 
+@lru_cache(maxsize=16)
+def _fir_delay(in_rate: int, out_rate: int) -> float:
+    """Measured once per rate pair: new taps start mid-stream on the engine thread."""
+    return measure_delay(FirResampler(in_rate, out_rate, measure=False))
+
+
 class SoxrResampler:
     """``soxr.ResampleStream`` made count-exact by a primed output FIFO.
 

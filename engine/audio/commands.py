@@ -1,0 +1,168 @@
+"""Typed commands from a front end (GUI, CLI, tests) to the engine thread.
+
+Each command is a small frozen dataclass, validated when it is built so a
+bad value fails in the caller, not in the audio path. The engine applies
+them in order at block boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.audio.processor import SLOTS
+from engine.audio.stream import StreamSpec
+from engine.audio.taps import STAGE_KINDS, check_tap
+
+
+def _check_chunk(chunk: int) -> None:
+    if type(chunk) is not int or not 1 <= chunk <= 10:
+        raise ValueError(f"chunk must be an int in 1..10 frames, got {chunk!r}")
+
+
+@dataclass(frozen=True)
+class Start:
+    """Open the devices and run ``chain`` (restarts if already running)."""
+
+    stream: StreamSpec = field(default_factory=StreamSpec)
+    chain: str = "codec,vocoder"
+    chunk: int = 5
+    margin_ms: float = 10.0  # output prefill beyond one block: the engine's time budget
+
+    def __post_init__(self) -> None:
+        from engine.chain import parse_chain
+
+        parse_chain(self.chain)
+        _check_chunk(self.chunk)
+        if not 0.0 <= self.margin_ms <= 500.0:
+            raise ValueError(f"margin_ms must be 0..500, got {self.margin_ms}")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Close the devices; the engine stays ready for another Start."""
+
+
+@dataclass(frozen=True)
+class SelectSlot:
+    """Listen to slot A or B."""
+
+    slot: str
+
+    def __post_init__(self) -> None:
+        if self.slot not in SLOTS:
+            raise ValueError(f"slot must be one of {SLOTS}, got {self.slot!r}")
+
+
+@dataclass(frozen=True)
+class AssignTap:
+    """Put a tap (dry, codec, vocoder, codec+vocoder) on slot A or B."""
+
+    slot: str
+    tap: str
+
+    def __post_init__(self) -> None:
+        if self.slot not in SLOTS:
+            raise ValueError(f"slot must be one of {SLOTS}, got {self.slot!r}")
+        check_tap(self.tap)
+
+
+@dataclass(frozen=True)
+class SetBypass:
+    """Bypass (or restore) one stage kind."""
+
+    stage: str
+    on: bool
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGE_KINDS:
+            raise ValueError(f"stage must be one of {STAGE_KINDS}, got {self.stage!r}")
+
+
+@dataclass(frozen=True)
+class SetMasterBypass:
+    """Hear the (latency-aligned) dry signal whatever is selected."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class SetChunk:
+    """Vocoder chunk size in mel frames (1..10); rebuilds and crossfades live."""
+
+    chunk: int
+
+    def __post_init__(self) -> None:
+        _check_chunk(self.chunk)
+
+
+@dataclass(frozen=True)
+class SetGain:
+    """Input or output gain in dB."""
+
+    which: str
+    db: float
+
+    def __post_init__(self) -> None:
+        if self.which not in ("input", "output"):
+            raise ValueError(f"which must be 'input' or 'output', got {self.which!r}")
+        if not -60.0 <= self.db <= 24.0:
+            raise ValueError(f"gain must be within -60..24 dB, got {self.db}")
+
+
+@dataclass(frozen=True)
+class SetMute:
+    """Mute the output (ramped, no click)."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class SetLoudnessMatch:
+    """Match each wet tap's loudness to the dry signal."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
+class SwapWeights:
+    """Load other weights (None keeps the current file) and crossfade to them."""
+
+    codec: str | None = None
+    vocoder: str | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Record ``seconds`` of raw input and final output (see ``Engine.capture``)."""
+
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.seconds <= 120.0:
+            raise ValueError(f"capture length must be in (0, 120] s, got {self.seconds}")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Loopback latency measurement (see ``engine.audio.loopback``).
+
+    ``probe`` (device rate, mono) replaces the input of the chain once while
+    ``seconds`` of raw input are recorded to find it again.
+    """
+
+    probe: np.ndarray = field(compare=False, repr=False)
+    seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.probe.ndim != 1 or self.probe.shape[0] == 0:
+            raise ValueError("probe must be a non-empty 1-D array")
+        if not 0.0 < self.seconds <= 10.0:
+            raise ValueError(f"recording length must be in (0, 10] s, got {self.seconds}")
+
+
+Command = (
+    Start | Stop | SelectSlot | AssignTap | SetBypass | SetMasterBypass | SetChunk | SetGain
+    | SetMute | SetLoudnessMatch | SwapWeights | Capture | Measure
+)  # fmt: skip

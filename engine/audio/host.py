@@ -1,0 +1,205 @@
+"""The engine's handle on the audio host process (see ``host_main``).
+
+Why a process: the PortAudio callback then never competes with the engine
+thread or the GUI for Python's GIL, and a device or audio server that dies
+can take PortAudio down with it (with JACK, PortAudio 19.6 hangs in
+``Pa_CloseStream`` and aborts in ``Pa_Terminate``) without taking the
+engine along: the host is killed and a fresh one started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from engine.audio import shm
+from engine.audio.errors import StreamError
+from engine.audio.stream import StreamInfo, StreamSpec
+
+RING_FRAMES = 1 << 19  # ~11 s at 48 kHz: only overruns when the engine stalls for seconds
+
+
+def child_env() -> dict[str, str]:
+    """Environment for helper processes: this checkout importable."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def host_command() -> list[str]:
+    """Command line that starts a host process (frozen apps re-enter their own binary)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--audio-host"]
+    return [sys.executable, "-m", "engine.audio.host_main"]
+
+
+class AudioHost:
+    """Start, watch and stop one audio host process.
+
+    :meth:`open` opens the stream and reports what it got; :meth:`go`
+    prefills the output ring and starts the callbacks. From then on the
+    engine thread reads ``shared.in_ring``, writes ``shared.out_ring``, and
+    may block in :meth:`wait` until the callback signals.
+    """
+
+    def __init__(self, spec: StreamSpec, jack_client_name: str | None = "streamvox") -> None:
+        self.spec = spec
+        self.jack_client_name = jack_client_name
+        self.info: StreamInfo | None = None
+        self.shared: shm.SharedBlock | None = None
+        self._proc: subprocess.Popen | None = None
+        self._events: queue.Queue[dict] = queue.Queue()
+        self._stderr: list[str] = []
+        self._wake_r: int | None = None
+        self.prefill = 0
+
+    # -- life cycle ---------------------------------------------------------------
+    def open(self, timeout: float = 15.0) -> StreamInfo:
+        """Start the host process and open the stream (not started yet)."""
+        self.shared = shm.SharedBlock.create(RING_FRAMES, RING_FRAMES)
+        wake_w = None
+        if os.name == "posix":
+            self._wake_r, wake_w = os.pipe()
+            os.set_blocking(self._wake_r, False)
+        cmd = host_command() + [
+            "--shm", self.shared.path,
+            "--in-capacity", str(RING_FRAMES),
+            "--out-capacity", str(RING_FRAMES),
+            "--spec", self.spec.to_json(),
+        ]  # fmt: skip
+        if wake_w is not None:
+            cmd += ["--wake-fd", str(wake_w)]
+        if self.jack_client_name:
+            cmd += ["--jack-name", self.jack_client_name]
+        try:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=child_env(),
+                pass_fds=(wake_w,) if wake_w is not None else (),
+            )
+        finally:
+            if wake_w is not None:
+                os.close(wake_w)
+        threading.Thread(target=self._read_events, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        event = self._expect({"opened", "error"}, timeout)
+        if event["event"] == "error":
+            self.stop()
+            raise StreamError(event["message"])
+        self.info = StreamInfo(**{k: v for k, v in event.items() if k != "event"})
+        self.shared.unlink()  # both sides have it mapped: no file left behind if we die
+        return self.info
+
+    def go(self, prefill_ms: float, timeout: float = 5.0) -> None:
+        """Prefill ``block + prefill_ms`` of silence and start the callbacks."""
+        info = self.info
+        self.prefill = info.block + int(round(prefill_ms * 1e-3 * info.rate))
+        self.shared.out_ring.write_silence(self.prefill)
+        self.shared.control[shm.GO] = 1
+        event = self._expect({"running", "error", "stopped"}, timeout)
+        if event["event"] != "running":
+            self.stop()
+            raise StreamError(event.get("message", "the stream did not start"))
+
+    def _expect(self, kinds: set[str], timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                event = self._events.get(timeout=max(0.0, min(left, 0.1)))
+            except queue.Empty:
+                if self._proc is not None and self._proc.poll() is not None:
+                    return {"event": "error", "message": self._exit_message()}
+                if left <= 0:
+                    return {"event": "error", "message": f"audio host silent for {timeout:g} s"}
+                continue
+            if event.get("event") in kinds:
+                return event
+
+    def _exit_message(self) -> str:
+        tail = " | ".join(self._stderr[-3:])
+        return f"audio host exited with status {self._proc.returncode}" + (
+            f": {tail}" if tail else ""
+        )
+
+    def _read_events(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                self._events.put(json.loads(line))
+            except ValueError:
+                continue
+
+    def _read_stderr(self) -> None:
+        for raw in self._proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                self._stderr.append(line)
+                del self._stderr[:-20]
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the host to close; kill it if it does not leave in ``timeout`` s."""
+        proc = self._proc
+        if proc is not None:
+            if self.shared is not None:
+                self.shared.control[shm.STOP] = 1
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout)
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        self._proc = None
+        if self._wake_r is not None:
+            os.close(self._wake_r)
+            self._wake_r = None
+        if self.shared is not None:
+            self.shared.unlink()
+            self.shared.close()
+            self.shared = None
+
+    # -- running ------------------------------------------------------------------
+    def wait(self, timeout: float) -> None:
+        """Block until the callback signals new input (or ``timeout`` s pass)."""
+        if self._wake_r is None:
+            time.sleep(min(timeout, 0.001))
+            return
+        ready, _, _ = select.select([self._wake_r], [], [], timeout)
+        if ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except BlockingIOError:
+                pass
+
+    def failure(self) -> str | None:
+        """Why the host is no longer running, or None while it is fine."""
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event.get("event") in ("stopped", "error"):
+                return event.get("message", "the audio stream stopped")
+        if self._proc is None:
+            return "the audio host is not running"
+        if self._proc.poll() is not None:
+            return self._exit_message()
+        return None
+
+    def counter(self, slot: int) -> int:
+        """One of the host's shared counters (see :mod:`engine.audio.shm`)."""
+        return int(self.shared.control[slot]) if self.shared is not None else 0
