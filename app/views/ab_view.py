@@ -54,7 +54,7 @@ class ABView(QGroupBox):
         self.playing.setAccessibleName("Now playing")
         self.level_match = QCheckBox("Level &match")
         self.level_match.setToolTip("Loudness-match the taps so A/B compares sound, not level")
-        hint = QLabel("Space: switch between the last two · 1-4: select")
+        hint = QLabel("Space: back and forth · keys 1–4: choose")
         hint.setEnabled(False)
         grid.addWidget(self.playing, 1, 0, 1, 2)
         grid.addWidget(hint, 1, 2, Qt.AlignmentFlag.AlignRight)

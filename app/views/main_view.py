@@ -3,8 +3,8 @@
     [Start/Stop + state]  [ A/B: Dry | Codec | Vocoder | Codec+vocoder ]
     +-----------------+------------------------------------------------+
     | Audio devices   |  input / output waveforms                      |
-    | Chain           |  level meters                                  |
-    | Levels (gains)  |  Latency | Processing time | Engine            |
+    |                 |  level meters          | Levels (gains, mute)  |
+    | Chain           |  Latency | Processing time | Engine            |
     +-----------------+------------------------------------------------+
 
 The left column scrolls when the window is short (1280x720 fits).
@@ -68,7 +68,7 @@ class MainView(QWidget):
         inner = QWidget()
         col = QVBoxLayout(inner)
         col.setContentsMargins(0, 0, 4, 0)
-        for w in (self.devices, self.chain, self.mix):
+        for w in (self.devices, self.chain):
             col.addWidget(w)
         col.addStretch(1)
         scroll = QScrollArea()
@@ -84,7 +84,10 @@ class MainView(QWidget):
         col = QVBoxLayout(panel)
         col.setContentsMargins(4, 0, 0, 0)
         col.addWidget(self.waveforms, 1)
-        col.addWidget(self.levels)
+        middle = QHBoxLayout()
+        middle.addWidget(self.levels, 1)
+        middle.addWidget(self.mix)
+        col.addLayout(middle)
         row = QHBoxLayout()
         row.addWidget(self.latency)
         row.addWidget(self.timing, 1)
@@ -98,7 +101,7 @@ class MainView(QWidget):
         d, c, m = self.devices, self.chain, self.mix
         order += [d.host_api, d.input, d.output, d.rate, d.block, d.latency, d.refresh]
         order += [c.codec, c.vocoder, c.chunk, c.models]
-        order += [m.master_bypass, m.input_gain, m.output_gain, m.mute]
-        order += [*self.levels.clip.values(), self.latency.measure]
+        order += [*self.levels.clip.values()]
+        order += [m.master_bypass, m.input_gain, m.output_gain, m.mute, self.latency.measure]
         for a, b in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(a, b)

@@ -48,7 +48,7 @@ class MixView(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Levels", parent)
-        self.master_bypass = QCheckBox("Master &bypass (hear the input only)")
+        self.master_bypass = QCheckBox("Master &bypass (dry only)")
         self.input_gain = GainSlider("Input gain")
         self.output_gain = GainSlider("Output gain")
         self.input_gain_label = QLabel()

@@ -56,12 +56,14 @@ class _Row:
             self.budget_ms = t.budget_ms
             self.budget.setValue(t.budget_ms)
             self.plot.getPlotItem().setYRange(0.0, 1.25 * t.budget_ms, padding=0.0)
-        share = 100.0 * t.p99_ms / t.budget_ms if t.budget_ms > 0 else 0.0
+        budget = f"{t.budget_ms:.1f} ms" if t.budget_ms > 0 else "–"
+        late = t.budget_ms > 0 and t.p99_ms > t.budget_ms
+        name = f"<b style='color:{theme.CLIP_COLOUR}'>{t.name}</b>" if late else f"<b>{t.name}</b>"
         self.label.setText(
-            f"<b>{t.name}</b> {t.last_ms:.1f} ms<br/>"
-            f"p99 {t.p99_ms:.1f} · max {t.max_ms:.1f}<br/>"
-            f"budget {t.budget_ms:.1f} ms (p99 {share:.0f}%)"
+            f"{name} {t.last_ms:.1f} ms<br/>p99 {t.p99_ms:.1f} · max {t.max_ms:.1f}<br/>"
+            f"budget {budget}"
         )
+        self.label.setToolTip("red: the slowest 1% of steps take longer than the budget")
 
     def set_visible(self, on: bool) -> None:
         self.label.setVisible(on)

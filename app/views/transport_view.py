@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app import theme
 
@@ -41,14 +41,19 @@ class TransportView(QWidget):
         self.label.setFont(font)
         self.detail = QLabel()
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        row = QHBoxLayout(self)
+        self.detail.setWordWrap(True)
+        self.detail.setMaximumWidth(340)
+        row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.button)
         row.addSpacing(8)
         row.addWidget(self.dot)
         row.addWidget(self.label)
-        row.addSpacing(8)
-        row.addWidget(self.detail, 1)
+        row.addStretch(1)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(row)
+        box.addWidget(self.detail)
         self.set_state("stopped")
 
     def set_state(self, state: str, detail: str = "") -> None:

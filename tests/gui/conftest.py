@@ -1,6 +1,23 @@
-"""GUI test set-up: settings and logs go to a per-test folder, never the user's."""
+"""GUI test set-up: settings and logs go to a per-test folder, never the user's.
+
+The offscreen platform's default screen is 800x800, smaller than the window's
+minimum size; a 1920x1080 virtual screen lets window geometry behave as on a
+desktop.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
+
+if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+    _screen = Path(tempfile.gettempdir()) / "streamvox-offscreen-1920x1080.json"
+    _screen.write_text(
+        json.dumps({"screens": [{"name": "test", "x": 0, "y": 0, "width": 1920, "height": 1080}]})
+    )
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={_screen}"
 
 from app import crash, settings
 from tests.audio.conftest import jack_server, rig  # noqa: F401 (JACK fixtures, reused)
