@@ -14,7 +14,7 @@ import os
 
 log = logging.getLogger(__name__)
 
-GUI_NICE = 5
+GUI_NICE = 10
 
 
 def yield_to_audio(increment: int = GUI_NICE) -> int | None:

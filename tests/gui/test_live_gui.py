@@ -125,11 +125,6 @@ def test_busy_gui_does_not_starve_the_audio(qtbot, jack_server, window, client):
     start(qtbot, window, client)
     wait_engine(client, lambda s: s.heard_tap == "codec+vocoder", timeout=20)
     qtbot.wait(1000)
-    # (a machine too loaded to play glitch-free with an idle GUI cannot judge the GUI)
-    idle, _, _ = xruns_during(client, 2.0, lambda: time.sleep(0.02))
-    if idle:
-        pytest.skip(f"{idle} xruns with the GUI idle: this machine is too loaded to judge")
-    # When the GUI is kept busy: resizes and large redraws, back to back, for 3 s
     big = np.sin(np.linspace(0, 3000, 400_000)).astype(np.float32)
     sizes = iter(itertools.cycle([(1280, 720), (1024, 640), (1400, 800)]))
 
@@ -138,11 +133,19 @@ def test_busy_gui_does_not_starve_the_audio(qtbot, jack_server, window, client):
         window.view.waveforms.set_waveforms(big, -big)
         window.repaint()
 
-    xruns, frames, rounds = xruns_during(client, 3.0, busy)
-    # Then the engine kept up: no xrun of any kind, and the audio kept flowing
+    # When the GUI alternates between idle and busy (resizes, large redraws back to back)
+    idle_xruns, busy_xruns, busy_frames, rounds = 0, 0, 0, 0
+    for _ in range(3):
+        idle_xruns += xruns_during(client, 1.5, lambda: time.sleep(0.02))[0]
+        x, frames, r = xruns_during(client, 1.5, busy)
+        busy_xruns, busy_frames, rounds = busy_xruns + x, busy_frames + frames, rounds + r
+    # (a machine too loaded to play glitch-free with an idle GUI cannot judge the GUI)
+    if idle_xruns:
+        pytest.skip(f"{idle_xruns} xruns with the GUI idle: this machine is too loaded to judge")
+    # Then the engine kept up while busy: no xrun of any kind, and the audio kept flowing
     assert rounds > 10
-    assert xruns == 0
-    assert frames > 0.8 * 3.0 * RATE
+    assert busy_xruns == 0
+    assert busy_frames > 0.8 * 4.5 * RATE
 
 
 def test_using_other_weights_changes_the_sound(
