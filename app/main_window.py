@@ -16,12 +16,15 @@ from app.controllers.live_controls import LiveControlsController
 from app.controllers.meters import MetersController
 from app.controllers.session import SessionController
 from app.crash import log_dir
+from app.dialogs.error_dialog import WEIGHTS
 from app.dialogs.loopback_dialog import LoopbackDialog
 from app.dialogs.models_dialog import ModelsDialog, describe
 from app.engine_client import STAGES, EngineClient
 from app.settings_store import SettingsStore
 from app.views.main_view import MainView
 from engine.audio.metrics import Snapshot
+from engine.models.errors import CheckpointError
+from engine.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 MIN_SIZE = (1024, 640)
@@ -158,8 +161,10 @@ class MainWindow(QMainWindow):
             raise ValueError(f"kind must be one of {STAGES}, got {kind!r}")
         try:
             self.client.use_weights(kind, name)
-        except Exception as exc:  # noqa: BLE001 - the store's errors say what to do
-            QMessageBox.warning(self, "streamvox: weights not usable", f"{exc}")
+        except (StoreError, CheckpointError, OSError, ValueError) as exc:
+            # the store's messages name the file and what to do about it
+            self.session.errors.report(f"{kind} weights “{name or 'bundled'}”: {exc}", WEIGHTS)
+            self.statusBar().showMessage(f"{kind} weights not changed", 8000)
             return False
         self.settings.update(**{f"{kind}_weights": name})
         self._show_weights()

@@ -110,9 +110,19 @@ class LiveControlsController(QObject):
         heard = snap.heard_tap if snap.state == "running" else None
         selected = self.client.current_tap()
         self.view.ab.set_playing(playing_text(selected, self.settings.value, heard))
-        limiter = getattr(snap, "limiter_reduction_db", None)
-        if limiter is not None:
-            self.view.mix.set_limiter(limiter > 0.05, float(limiter))
+        reduction = limiter_reduction_db(snap)
+        if reduction is not None:
+            self.view.mix.set_limiter(reduction > 0.05, reduction)
+
+
+def limiter_reduction_db(snap: Snapshot) -> float | None:
+    """Gain reduction of the safety limiter, when the engine publishes it.
+
+    The engine's limiter tracks it (``Limiter.reduction_db``) but the
+    snapshot does not carry it yet; the indicator then says "not reported".
+    """
+    value = getattr(snap, "limiter_reduction_db", None)
+    return None if value is None else float(value)
 
 
 def playing_text(selected: str, s: Settings, heard: str | None) -> str:

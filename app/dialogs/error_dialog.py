@@ -69,12 +69,12 @@ _RULES: tuple[tuple[str, tuple[str, ...], str, str, tuple[str, ...]], ...] = (
 )
 
 
-def classify(message: str) -> Advice:
-    """The kind of an engine error message, with advice and actions."""
+def classify(message: str, kind: str | None = None) -> Advice:
+    """The kind of an engine error message (or the given ``kind``), with advice and actions."""
     low = message.lower()
-    for kind, needles, title, advice, actions in _RULES:
-        if any(n in low for n in needles):
-            return Advice(kind, title, advice, actions)
+    for rule_kind, needles, title, advice, actions in _RULES:
+        if rule_kind == kind or (kind is None and any(n in low for n in needles)):
+            return Advice(rule_kind, title, advice, actions)
     return Advice(OTHER, "Audio engine error", "Check the settings and press Start.", ("Start",))
 
 
@@ -88,12 +88,12 @@ class ErrorDialogs:
         self.shown: set[str] = set()
         self.count = 0
 
-    def report(self, message: str) -> Advice | None:
+    def report(self, message: str, kind: str | None = None) -> Advice | None:
         """Show ``message`` unless it was already shown since the last :meth:`resolved`."""
         if message in self.shown:
             return None
         self.shown.add(message)
-        advice = classify(message)
+        advice = classify(message, kind)
         self.count += 1
         if self.dialog is not None and self.dialog.isVisible():
             self.dialog.close()

@@ -81,7 +81,7 @@ class MixView(QGroupBox):
         self.mute.toggled.connect(self._mute_changed)
         self.input_gain.valueChanged.connect(self._in_moved)
         self.output_gain.valueChanged.connect(self._out_moved)
-        self.set_limiter(False, 0.0)
+        self.set_limiter(None)
         self._show_gains()
 
     def set_master_bypass(self, on: bool) -> None:
@@ -99,10 +99,14 @@ class MixView(QGroupBox):
         _quiet(self.mute, lambda: self.mute.setChecked(on))
         self._style_mute()
 
-    def set_limiter(self, active: bool, reduction_db: float) -> None:
-        """Light the limiter indicator while it reduces the output by ``reduction_db``."""
+    def set_limiter(self, active: bool | None, reduction_db: float = 0.0) -> None:
+        """Light the indicator while the limiter reduces the output (None: not reported)."""
         self.limiter_active = active
-        if active:
+        if active is None:
+            self.limiter.setText("Limiter –")
+            self.limiter.setToolTip("The engine does not report the limiter's activity")
+            self.limiter.setStyleSheet("")
+        elif active:
             self.limiter.setText(f"Limiter  {-abs(reduction_db):.1f} dB")
             self.limiter.setStyleSheet(
                 f"background: {theme.WARN_COLOUR}; color: black; border-radius: 3px;"
