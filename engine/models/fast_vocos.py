@@ -94,12 +94,11 @@ class FastVocosCore(nn.Module):
         c = generator.config
         self.hop, self.n_fft, self.n_bins = c.hop, c.n_fft, c.n_bins
         self.context = c.context
-        self.eps, self.mag_eps, self.log_floor, self.mag_clip = (
-            LAYER_NORM_EPS,
-            _MAG_EPS,
-            _LOG_FLOOR,
-            MAG_CLIP,
-        )
+        # constants as attributes: TorchScript does not see imported globals
+        self.eps = LAYER_NORM_EPS
+        self.mag_eps = _MAG_EPS
+        self.log_floor = _LOG_FLOOR
+        self.mag_clip = MAG_CLIP
         self.register_buffer("window", generator.mel.window.detach().clone())
         self.register_buffer("fb_t", generator.mel.fb_t.detach().clone())  # (n_bins, n_mels)
         bb = generator.backbone
