@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process", "evaluate", "models")
+COMMANDS = ("process", "evaluate", "models", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
