@@ -21,6 +21,8 @@ from tests.gui.helpers import wait_engine
 
 JACK = "JACK Audio Connection Kit"
 
+pytestmark = pytest.mark.slow
+
 
 def noise(seconds, seed):
     x = 0.2 * np.random.default_rng(seed).standard_normal(int(seconds * RATE))
@@ -174,3 +176,23 @@ def test_using_other_weights_changes_the_sound(
             break
     assert np.abs(rec).max() < 1e-6
     assert client.snapshot().state == "running"
+
+
+def test_loopback_measurement_from_the_dialog(qtbot, jack_server, rig, window, client):
+    # Given the dry signal on a JACK loopback (engine output wired to its input)
+    start(qtbot, window, client)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    wait_engine(client, lambda s: s.heard_tap == "dry")
+    rig.loopback()
+    # When the person measures from the dialog
+    dialog = window.open_loopback()
+    assert "loopback" in dialog.findChild(type(dialog.result)).text().lower()
+    worker = dialog.start()
+    with qtbot.waitSignal(worker.finished, timeout=40_000):
+        pass
+    # Then a glass-to-glass latency is shown, consistent with the reported breakdown
+    assert dialog.result_ms is not None, dialog.result.text()
+    reported = client.snapshot().latency.total_ms
+    period_ms = 1000 * 256 / RATE
+    assert reported - period_ms <= dialog.result_ms <= reported + 2 * period_ms
+    assert f"{dialog.result_ms:.1f} ms" in window.view.latency.measured.text()

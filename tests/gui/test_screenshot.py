@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import soxr
 from PySide6.QtGui import QImage
@@ -23,6 +24,8 @@ from app.screenshot import SIZE, grab
 from tests.audio.jack_rig import RATE
 from tests.gui.helpers import wait_engine
 from tests.speech_fixture import SENTENCES, make_speech
+
+pytestmark = pytest.mark.slow
 
 
 def speech(tmp_path, seconds=4.0):
