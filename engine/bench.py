@@ -24,6 +24,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -112,30 +113,49 @@ class BenchReport:
     threads: int = 1
 
 
-def time_steps(
-    step: Callable[[torch.Tensor], object],
-    reset: Callable[[], None],
+@dataclass(frozen=True)
+class StepPath:
+    """One way of running a streaming step: ``step(x)`` and ``reset()`` of its stream."""
+
+    name: str
+    step: Callable[[torch.Tensor], object]
+    reset: Callable[[], None]
+
+
+def time_paths(
+    paths: Sequence[StepPath],
     inputs: Sequence[torch.Tensor],
     warmup: int,
     runs: int,
-) -> tuple[float, float, float]:
-    """(median, p99, first) in ms of ``step`` over ``runs`` calls after ``warmup`` calls.
+    block: int = 10,
+) -> list[tuple[float, float, float]]:
+    """(median, p99, first) in ms per path, over ``runs`` timed calls each.
 
-    ``first`` is the first call after ``reset()`` on the warmed-up model.
+    Paths take turns in blocks of ``block`` calls, so that load from other
+    processes (bursty on a shared machine) hits every path alike. ``first``
+    is the first call after ``reset()`` on the warmed-up model.
     """
-    for i in range(warmup):
-        step(inputs[i % len(inputs)])
-    reset()
-    t0 = time.perf_counter()
-    step(inputs[0])
-    first = time.perf_counter() - t0
-    times = np.empty(runs)
-    for i in range(runs):
-        x = inputs[(i + 1) % len(inputs)]
+    for path in paths:
+        for i in range(warmup):
+            path.step(inputs[i % len(inputs)])
+    firsts = []
+    for path in paths:
+        path.reset()
         t0 = time.perf_counter()
-        step(x)
-        times[i] = time.perf_counter() - t0
-    return 1e3 * float(np.median(times)), 1e3 * float(np.percentile(times, 99)), 1e3 * first
+        path.step(inputs[0])
+        firsts.append(time.perf_counter() - t0)
+    times = np.empty((len(paths), runs))
+    for start in range(0, runs, block):
+        for p, path in enumerate(paths):
+            for i in range(start, min(start + block, runs)):
+                x = inputs[(i + 1) % len(inputs)]
+                t0 = time.perf_counter()
+                path.step(x)
+                times[p, i] = time.perf_counter() - t0
+    return [
+        (1e3 * float(np.median(t)), 1e3 * float(np.percentile(t, 99)), 1e3 * first)
+        for t, first in zip(times, firsts, strict=True)
+    ]
 
 
 def _inputs(samples: int, count: int = 8, seed: int = 0) -> list[torch.Tensor]:
@@ -159,9 +179,15 @@ def bench_codec(model: TinyTransformerCodec, opts: BenchOptions, report: BenchRe
     fast.warmup()
     report.build_s["codec fast"] = time.perf_counter() - t0
     fast_path = "fast fp32" + (" (TorchScript)" if fast.scripted else "")
-    for path, step in (("fp32", eager), (fast_path, fast.hop)):
-        med, p99, first = time_steps(step, lambda: None, inputs, opts.warmup, opts.runs)
-        report.rows.append(BenchRow("codec", path, 1, audio_ms, med, p99, first))
+    paths = [StepPath("fp32", eager, _no_state), StepPath(fast_path, fast.hop, _no_state)]
+    for path, (med, p99, first) in zip(
+        paths, time_paths(paths, inputs, opts.warmup, opts.runs), strict=True
+    ):
+        report.rows.append(BenchRow("codec", path.name, 1, audio_ms, med, p99, first))
+
+
+def _no_state() -> None:
+    """The OaS hop keeps no state between calls beyond its input window."""
 
 
 def bench_vocos(
@@ -186,15 +212,14 @@ def bench_vocos(
             with torch.inference_mode():
                 return generator.stream_step(x, state)
 
-        paths: list[tuple[str, Callable, Callable]] = [("fp32", eager, state.reset)]
+        paths = [StepPath("fp32", eager, state.reset)]
         for precision, fast in fasts.items():
             fstate = fast.new_state(1)
-            paths.append(
-                (f"fast {precision}", lambda x, f=fast, s=fstate: f.stream_step(x, s), fstate.reset)
-            )
-        for path, step, reset in paths:
-            med, p99, first = time_steps(step, reset, inputs, opts.warmup, opts.runs)
-            report.rows.append(BenchRow(label, path, n, audio_ms, med, p99, first))
+            step = partial(fast.stream_step, state=fstate)
+            paths.append(StepPath(f"fast {precision}", step, fstate.reset))
+        timings = time_paths(paths, inputs, opts.warmup, opts.runs)
+        for path, (med, p99, first) in zip(paths, timings, strict=True):
+            report.rows.append(BenchRow(label, path.name, n, audio_ms, med, p99, first))
 
 
 def vocos_models(opts: BenchOptions) -> list[tuple[str, VocosGenerator]]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine import cli
-from engine.bench import CHUNK_FRAMES, BenchOptions, BenchRow, time_steps
+from engine.bench import CHUNK_FRAMES, BenchOptions, BenchRow, StepPath, time_paths
 from engine.commands import bench as bench_command
 from tests.speech_fixture import make_speech
 
@@ -105,17 +105,25 @@ def test_bench_options_validate_directly():
         BenchOptions(chunks=(11,))
 
 
-def test_time_steps_measures_the_step_and_the_first_call_after_reset():
-    calls = []
+def test_time_paths_times_each_path_in_turns_and_the_first_call_after_reset():
+    log = []
 
-    def step(x):
-        calls.append(x)
-        time.sleep(0.002)
+    def path(name: str, sleep_s: float) -> StepPath:
+        def step(x):
+            log.append(name)
+            time.sleep(sleep_s)
 
-    resets = []
-    median, p99, first = time_steps(step, lambda: resets.append(1), [1, 2], warmup=3, runs=5)
-    assert len(calls) == 3 + 1 + 5 and resets == [1]
-    assert 2.0 <= median <= p99 and first >= 2.0
+        return StepPath(name, step, lambda: log.append(f"reset {name}"))
+
+    slow, fast = path("slow", 0.004), path("fast", 0.0)
+    (s_med, s_p99, s_first), (f_med, _f_p99, _f_first) = time_paths(
+        [slow, fast], [0, 1], warmup=2, runs=5, block=2
+    )
+    timed = log[log.index("reset fast") + 2 :]
+    assert log[:4] == ["slow", "slow", "fast", "fast"]  # warm-up
+    assert timed == ["slow"] * 2 + ["fast"] * 2 + ["slow"] * 2 + ["fast"] * 2 + ["slow", "fast"]
+    assert 4.0 <= s_med <= s_p99 and s_first >= 4.0
+    assert f_med < s_med
 
 
 def test_bench_row_rtf_and_targets():
