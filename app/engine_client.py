@@ -63,7 +63,12 @@ class EngineClient:
     # -- stream --------------------------------------------------------------------
 
     def start(self, s: Settings) -> None:
-        """(Re)open the devices of ``s`` and restore every live control from it."""
+        """(Re)open the devices of ``s`` and restore every live control from it.
+
+        An engine process that died is started afresh first.
+        """
+        if isinstance(self.engine, EngineProcess):
+            self.engine.ensure_running()
         spec = StreamSpec(
             input=s.input_device.name or None,
             output=s.output_device.name or None,
@@ -102,6 +107,10 @@ class EngineClient:
     def snapshot(self) -> Snapshot:
         """The engine's latest metrics (never blocks)."""
         return self.engine.snapshot()
+
+    def engine_alive(self) -> bool:
+        """False when the engine's process has died (Start starts a new one)."""
+        return self.engine.alive() if isinstance(self.engine, EngineProcess) else True
 
     def close(self) -> None:
         """Stop streaming and end the engine thread."""

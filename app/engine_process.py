@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import multiprocessing
+import multiprocessing.process
 import queue
 import threading
 import time
@@ -32,6 +34,7 @@ import numpy as np
 from engine.audio.metrics import Snapshot
 
 PUBLISH_HZ = 60.0
+log = logging.getLogger(__name__)
 
 
 def _portable(snap: Snapshot) -> Snapshot:
@@ -106,12 +109,19 @@ class EngineProcess:
     """
 
     def __init__(self, **engine_kwargs: Any) -> None:
+        self.engine_kwargs = engine_kwargs
+        self._results: dict[int, queue.Queue] = {}
+        self._ids = itertools.count()
+        self._send_lock = threading.Lock()
+        self._spawn()
+
+    def _spawn(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt
         self._commands, child_commands = ctx.Pipe()
         self._events, child_events = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
             target=serve,
-            args=(child_commands, child_events, engine_kwargs),
+            args=(child_commands, child_events, self.engine_kwargs),
             name="streamvox-engine",
             daemon=True,
         )
@@ -119,11 +129,18 @@ class EngineProcess:
         child_commands.close()
         child_events.close()
         self._latest = Snapshot()
-        self._results: dict[int, queue.Queue] = {}
-        self._ids = itertools.count()
-        self._send_lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, name="streamvox-events", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc, self._events), name="streamvox-events", daemon=True
+        )
         self._reader.start()
+
+    def ensure_running(self) -> bool:
+        """Start a fresh child if the last one died; True if one was started."""
+        if self._proc.is_alive():
+            return False
+        self._commands.close()
+        self._spawn()
+        return True
 
     @property
     def pid(self) -> int | None:
@@ -176,13 +193,17 @@ class EngineProcess:
         self._commands.close()
 
     def _post(self, message: tuple) -> None:
+        """Send to the child; a dead child's commands are dropped (its snapshot says why)."""
         with self._send_lock:
-            self._commands.send(message)
+            try:
+                self._commands.send(message)
+            except (BrokenPipeError, ConnectionResetError, OSError) as exc:
+                log.warning("engine process gone; %s not delivered (%s)", message[0], exc)
 
-    def _read(self) -> None:
+    def _read(self, proc: multiprocessing.process.BaseProcess, events: Connection) -> None:
         while True:
             try:
-                message = self._events.recv()
+                message = events.recv()
             except (EOFError, OSError):
                 break
             if message[0] == "snapshot":
@@ -191,11 +212,12 @@ class EngineProcess:
                 box = self._results.get(message[1])
                 if box is not None:
                     box.put(message[2])
-        self._proc.join(1.0)
-        code = self._proc.exitcode
-        if code not in (0, None):
+        proc.join(1.0)
+        code = proc.exitcode
+        if code not in (0, None) and proc is self._proc:
             self._latest = dataclasses.replace(
                 self._latest,
                 state="error",
-                error=f"the audio engine process ended unexpectedly (exit code {code})",
+                error=f"the audio engine process ended unexpectedly (exit code {code}); "
+                "press Start to start it again",
             )

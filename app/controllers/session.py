@@ -126,7 +126,10 @@ class SessionController(QObject):
     def on_snapshot(self, snap: Snapshot) -> None:
         """Follow the engine's state: transport, status line, error dialogs."""
         if self.state == "stopped" and snap.state != "stopped":
-            return  # a late snapshot from before Stop
+            if snap.error and not self.client.engine_alive():
+                self.status.emit(f"Error: {snap.error}")
+                self.errors.report(snap.error)
+            return  # otherwise a late snapshot from before Stop
         if snap.state == "running":
             if self.state != "running":
                 self.errors.resolved()

@@ -76,8 +76,9 @@ class ChainView(QGroupBox):
 
     def set_frame_ms(self, ms: float) -> None:
         """Latency of one vocoder frame, as the engine's stage reports it."""
-        self.frame_ms = ms
-        self._update_chunk_label()
+        if ms != self.frame_ms:
+            self.frame_ms = ms
+            self._update_chunk_label()
 
     def set_weights(self, codec: str, vocoder: str) -> None:
         """Describe the weights each stage uses."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QWidget
 
 from app import theme
@@ -22,7 +22,7 @@ class Plot(pg.PlotWidget):
         item.setMenuEnabled(False)
         item.hideButtons()
         item.setMouseEnabled(x=False, y=False)
-        self.setFocusPolicy(self.focusPolicy().NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         theme.style_plot(self, self.palette())
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)

@@ -142,3 +142,23 @@ def test_start_without_any_device_says_so_and_can_stop(qtbot, window, client):
     qtbot.mouseClick(window.view.transport.button, Qt.MouseButton.LeftButton)
     wait_engine(client, lambda s: s.state == "stopped")
     assert window.view.transport.state == "stopped"
+
+
+def test_a_dead_engine_process_is_reported_and_restarted_by_start(qtbot, window, client):
+    import os
+    import signal
+
+    # Given the engine's process killed from outside
+    wait_engine(client, lambda s: "chunk" in s.settings)
+    os.kill(client.engine.pid, signal.SIGKILL)
+    # Then the window reports it
+    wait_engine(client, lambda s: s.error is not None and "ended unexpectedly" in s.error)
+    qtbot.waitUntil(lambda: window.session.errors.dialog is not None, timeout=5000)
+    assert "ended unexpectedly" in window.session.errors.dialog.informativeText()
+    # When the person presses Start, a new engine process runs with the window's controls
+    old_pid = client.engine.pid
+    window.session.start()
+    assert client.engine.pid != old_pid
+    chunk = window.settings.value.chunk
+    wait_engine(client, lambda s: s.settings["chunk"] == chunk and s.state != "stopped")
+    window.session.stop()
