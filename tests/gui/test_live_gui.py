@@ -178,6 +178,24 @@ def test_using_other_weights_changes_the_sound(
     assert client.snapshot().state == "running"
 
 
+def test_device_panel_changes_restart_the_stream_and_are_remembered(
+    qtbot, jack_server, window, client
+):
+    # Given the stream running with block 256
+    before = start(qtbot, window, client)
+    assert before.settings["block"] == 256
+    # When the person picks block 128 in the device panel
+    panel = window.view.devices
+    panel.block.setCurrentIndex(panel.block.findData(128))
+    # Then the engine reopens the device with it, and the choice is remembered
+    snap = wait_engine(
+        client, lambda s: s.state == "running" and s.settings.get("block") == 128, timeout=60
+    )
+    assert snap.latency.ring_ms < before.latency.ring_ms  # a smaller block, less prefill
+    assert window.settings.value.block_size == 128
+    assert window.settings.value.host_api == JACK
+
+
 def test_loopback_measurement_from_the_dialog(qtbot, jack_server, rig, window, client):
     # Given the dry signal on a JACK loopback (engine output wired to its input)
     start(qtbot, window, client)
