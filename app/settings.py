@@ -64,7 +64,7 @@ class Settings:
     latency: str = "low"
     codec_enabled: bool = True
     vocoder_enabled: bool = True
-    #: Model-store name or file path; "" means the bundled default.
+    #: Model-store name (see the Models dialog); "" means the bundled default.
     codec_weights: str = ""
     vocoder_weights: str = ""
     chunk: int = 2
@@ -93,7 +93,7 @@ def _latency_ok(text: str) -> bool:
     if text in ("low", "high"):
         return True
     try:
-        return float(text) > 0
+        return 0.0 < float(text) < 1.0
     except ValueError:
         return False
 
@@ -107,8 +107,9 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "tap": lambda v: v in TAPS,
     "previous_tap": lambda v: v in TAPS,
     "chunk": lambda v: CHUNK_RANGE[0] <= v <= CHUNK_RANGE[1],
-    "sample_rate": lambda v: v > 0,
-    "block_size": lambda v: v > 0,
+    # the ranges the engine's StreamSpec accepts
+    "sample_rate": lambda v: 8_000 <= v <= 384_000,
+    "block_size": lambda v: 16 <= v <= 8192,
     "input_gain_db": _gain_ok,
     "output_gain_db": _gain_ok,
     "latency": _latency_ok,
