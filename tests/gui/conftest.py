@@ -24,6 +24,20 @@ from tests.audio.conftest import jack_server, rig  # noqa: F401 (JACK fixtures, 
 
 
 @pytest.fixture(autouse=True)
+def root_log_handlers():
+    """Handlers the app adds to the root logger (its log file) go away after each test."""
+    import logging
+
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in before]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.CONFIG_DIR_ENV, str(tmp_path / "config"))
     monkeypatch.setenv(crash.LOG_DIR_ENV, str(tmp_path / "logs"))
