@@ -61,6 +61,9 @@ class EngineOptions:
     publish_hz: float = 60.0
     max_block: int = 8192
     build_timeout_s: float = 120.0
+    # Python hands the GIL over every 5 ms by default: too long for a thread
+    # with a 10 ms budget that shares the process with others. Process-wide.
+    switch_interval_s: float | None = 0.001
 
 
 class Engine:
@@ -74,6 +77,8 @@ class Engine:
         vocoder_weights: str | None = None,
     ) -> None:
         self.options = options or EngineOptions()
+        if self.options.switch_interval_s is not None:
+            sys.setswitchinterval(self.options.switch_interval_s)
         self._own_factory = factory is None
         self._factory = factory or ModelStageFactory(codec_weights, vocoder_weights)
         self._queue: queue.Queue = queue.Queue()

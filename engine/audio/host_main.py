@@ -71,9 +71,11 @@ def run(args) -> int:
     try:
         stream = _open(args)
     except (AudioError, ValueError) as exc:
+        _terminate_portaudio()
         emit("error", message=str(exc))
         return 2
     except Exception as exc:  # noqa: BLE001 - report anything PortAudio throws
+        _terminate_portaudio()
         emit("error", message=f"{type(exc).__name__}: {exc}")
         return 2
     control = stream.shared.control
@@ -81,11 +83,15 @@ def run(args) -> int:
     emit("opened", **stream.info.__dict__)
     while not control[shm.GO]:
         if control[shm.STOP] or gone.is_set():
+            stream.close()
+            _terminate_portaudio()
             return 0
         time.sleep(0.002)
     try:
         stream.start()
     except Exception as exc:  # noqa: BLE001
+        stream.close()
+        _terminate_portaudio()
         emit("error", message=f"cannot start the stream: {exc}")
         return 2
     control[shm.STATE] = shm.RUNNING
@@ -100,9 +106,21 @@ def run(args) -> int:
             )
             return 3
     stream.close()
+    _terminate_portaudio()  # leave JACK politely: a vanished client stalls a sync server
     control[shm.STATE] = shm.STOPPED
     emit("closed")
     return 0
+
+
+def _terminate_portaudio() -> None:
+    """Close PortAudio's JACK client properly (never after the server died)."""
+    sounddevice = sys.modules.get("sounddevice")
+    if sounddevice is None:
+        return
+    try:
+        sounddevice._terminate()
+    except Exception:  # noqa: BLE001 - we are leaving anyway
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:

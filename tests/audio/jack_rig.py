@@ -36,9 +36,17 @@ def jack_available() -> bool:
 
 
 class JackServer:
-    """``jackd --no-realtime -S -n NAME -d dummy -r RATE -p PERIOD``."""
+    """``jackd --no-realtime -S -n NAME -d dummy -r RATE -p PERIOD``.
 
-    def __init__(self, rate: int = RATE, period: int = PERIOD, sync: bool = False) -> None:
+    Synchronous mode (``-S``, default here) makes every cycle wait for every
+    client: without real-time scheduling on a busy machine clients are often
+    late, and in asynchronous mode a late client's cycle is lost (a glitch),
+    while in synchronous mode the cycle is only late. The dummy driver then
+    reports no output latency beyond PortAudio's own buffering, and what the
+    rig measures is exactly what PortAudio reports.
+    """
+
+    def __init__(self, rate: int = RATE, period: int = PERIOD, sync: bool = True) -> None:
         self.name, self._lock = _claim_name()
         self.rate, self.period, self.sync = rate, period, sync
         self.proc: subprocess.Popen | None = None
@@ -135,94 +143,121 @@ def _die_with_parent() -> None:
 
 
 class RigClient:
-    """The JACK client itself (runs in the rig process, see :class:`JackRig`)."""
+    """Two JACK clients (run in the rig process, see :class:`JackRig`).
+
+    ``rigplay…:out`` feeds the engine's inputs and ``rigrec…:in`` records its
+    first output. Two clients rather than one keep the graph free of a
+    cycle (a cycle would add one period of feedback delay that is not the
+    engine's). Both index the signal by JACK's frame clock from one common
+    start frame, so recording and playback share one time axis.
+    """
 
     def __init__(self, server: str, target: str = "streamvox") -> None:
         import jack
 
         self.jack = jack
         self.target = target
-        self.client = jack.Client(
-            f"rig{uuid.uuid4().hex[:4]}", servername=server, no_start_server=True
-        )
-        self.play_port = self.client.outports.register("play")
-        self.rec_port = self.client.inports.register("rec")
+        tag = uuid.uuid4().hex[:4]
+        opts = dict(servername=server, no_start_server=True)
+        self.player = jack.Client(f"rigplay{tag}", **opts)
+        self.recorder = jack.Client(f"rigrec{tag}", **opts)
+        self.play_port = self.player.outports.register("out")
+        self.rec_port = self.recorder.inports.register("in")
         self._signal = np.zeros(0, np.float32)
         self._rec = np.zeros(0, np.float32)
-        self._pos = 0
-        self._armed = False
+        self._start: int | None = None  # frame time of sample 0
+        self._arm = False
         self._done = threading.Event()
-        self.xruns = 0  # server-wide xruns seen by this client
-        self.xrun_frames: list[int] = []  # rig positions at which they happened
-        self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
-        self.client.activate()
+        self.xrun_frames: list[int] = []  # signal positions of server xruns
+        self.player.set_process_callback(self._play)
+        self.recorder.set_process_callback(self._record)
+        self.player.set_xrun_callback(self._xrun)
+        self.player.activate()
+        self.recorder.activate()
 
     def _xrun(self, _delay: float) -> None:
-        self.xruns += 1
-        self.xrun_frames.append(self._pos)
+        start = self._start
+        if start is not None:
+            self.xrun_frames.append(self.player.frame_time - start)
 
-    def _process(self, frames: int) -> None:
+    @staticmethod
+    def _span(pos: int, frames: int, length: int) -> tuple[int, int]:
+        """Part ``[a, b)`` of the cycle that maps into ``[0, length)`` of the signal."""
+        return max(0, -pos), max(0, min(frames, length - pos))
+
+    def _play(self, frames: int) -> None:
         out = self.play_port.get_array()
-        if not self._armed:
-            out.fill(0.0)
+        out.fill(0.0)
+        if self._arm:  # the time axis starts at the next cycle, on JACK's own clock
+            self._arm = False
+            self._start = self.player.last_frame_time + frames
+        start = self._start
+        if start is None:
             return
-        p, sig, rec = self._pos, self._signal, self._rec
-        take = max(0, min(frames, sig.shape[0] - p))
-        out[:take] = sig[p : p + take]
-        out[take:] = 0.0
-        keep = max(0, min(frames, rec.shape[0] - p))
-        rec[p : p + keep] = self.rec_port.get_array()[:keep]
-        self._pos = p + frames
-        if self._pos >= rec.shape[0]:
-            self._armed = False
+        pos = self.player.last_frame_time - start
+        a, b = self._span(pos, frames, self._signal.shape[0])
+        if b > a:
+            out[a:b] = self._signal[pos + a : pos + b]
+
+    def _record(self, frames: int) -> None:
+        start = self._start
+        if start is None:
+            return
+        pos = self.recorder.last_frame_time - start
+        a, b = self._span(pos, frames, self._rec.shape[0])
+        if b > a:
+            self._rec[pos + a : pos + b] = self.rec_port.get_array()[a:b]
+        if pos + frames >= self._rec.shape[0]:
+            self._start = None
             self._done.set()
 
     def wire(self, timeout: float = 5.0) -> None:
         """Connect to the engine's ports once they exist; cut them off the dummy card."""
         deadline = time.monotonic() + timeout
         while True:
-            ins = self.client.get_ports(f"{self.target}:in_", is_input=True)
-            outs = self.client.get_ports(f"{self.target}:out_", is_output=True)
+            ins = self.player.get_ports(f"{self.target}:in_", is_input=True)
+            outs = self.player.get_ports(f"{self.target}:out_", is_output=True)
             if ins and outs:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no JACK ports of '{self.target}' appeared")
             time.sleep(0.02)
         for port in ins:
-            for other in self.client.get_all_connections(port):
-                self.client.disconnect(other, port)
-            self.client.connect(self.play_port, port)
-        self.client.connect(outs[0], self.rec_port)
+            for other in self.player.get_all_connections(port):
+                self.player.disconnect(other, port)
+            self.player.connect(self.play_port, port)
+        self.player.connect(outs[0], self.rec_port)
 
     def play_record(self, signal: np.ndarray, extra: float = 0.5, timeout: float = 60.0):
-        """Play ``signal`` and record ``len(signal) + extra`` s from the same first frame."""
-        n = signal.shape[0] + int(extra * self.client.samplerate)
+        """Play ``signal`` and record ``len(signal) + extra`` s on the same time axis."""
+        n = signal.shape[0] + int(extra * self.player.samplerate)
         self._signal = np.asarray(signal, np.float32)
         self._rec = np.zeros(n, np.float32)
-        self._pos = 0
+        self.xrun_frames = []
         self._done.clear()
-        self._armed = True
+        self._arm = True
         if not self._done.wait(timeout):
             raise TimeoutError("playback/recording did not finish")
         return self._rec
 
     def close(self) -> None:
         """Leave the server."""
-        try:
-            self.client.deactivate()
-            self.client.close()
-        except self.jack.JackError:
-            pass
+        for client in (self.player, self.recorder):
+            try:
+                client.deactivate()
+                client.close()
+            except self.jack.JackError:
+                pass
 
     def loopback(self) -> None:
         """A virtual loopback cable: the target's first output into its inputs."""
         self.wire()
-        out = self.client.get_ports(f"{self.target}:out_", is_output=True)[0]
-        for port in self.client.get_ports(f"{self.target}:in_", is_input=True):
-            for other in self.client.get_all_connections(port):
-                self.client.disconnect(other, port)
-            self.client.connect(out, port)
+        c = self.player
+        out = c.get_ports(f"{self.target}:out_", is_output=True)[0]
+        for port in c.get_ports(f"{self.target}:in_", is_input=True):
+            for other in c.get_all_connections(port):
+                c.disconnect(other, port)
+            c.connect(out, port)
 
 
 class JackRig:
@@ -264,6 +299,10 @@ class JackRig:
         """Connect the engine's output straight back to its input."""
         self._call("loopback")
 
+    def graph(self) -> dict[str, list[str]]:
+        """Every port of the server and what it is connected to (for diagnostics)."""
+        return self._call("graph")["graph"]
+
     def play_record(self, signal: np.ndarray, extra: float = 0.5) -> np.ndarray:
         """Play ``signal``; record ``len(signal) + extra`` s from the same first frame."""
         src = os.path.join(self._dir, "play.npy")
@@ -293,11 +332,17 @@ def _serve(server: str, target: str) -> None:
             elif words[0] == "wire":
                 rig.wire()
                 reply = {}
+            elif words[0] == "graph":
+                c = rig.player
+                reply = {
+                    "graph": {
+                        p.name: [q.name for q in c.get_all_connections(p)] for p in c.get_ports()
+                    }
+                }
             elif words[0] == "loopback":
                 rig.loopback()
                 reply = {}
             elif words[0] == "play":
-                rig.xrun_frames.clear()
                 rec = rig.play_record(np.load(words[1]), extra=float(words[2]))
                 np.save(words[3], rec)
                 reply = {"xruns": list(rig.xrun_frames)}
