@@ -15,9 +15,13 @@ MAX_CHUNK_FRAMES = 10
 class VocosStage(HopStage):
     """Resynthesise the stream through log-mel + Vocos in chunks of ``chunk_frames`` frames.
 
-    ``hop = 320 * chunk_frames`` samples (20 ms per frame at 16 kHz); the
-    algorithmic latency is that one chunk. Output equals :meth:`offline` on
-    the whole signal, delayed by ``latency``, for any block sizes.
+    ``hop = 320 * chunk_frames`` samples (20 ms per frame at 16 kHz). The
+    algorithmic latency is that one chunk plus ``model_delay``: the delay
+    the weights were trained with (``output_delay_samples`` in our files;
+    704 = n_fft - hop for our shipped weights, so that each ISTFT frame
+    re-synthesises what its own mel frame heard; 0 for seed files). Output
+    equals :meth:`offline` on the whole signal, delayed by ``latency``, for
+    any block sizes; :meth:`offline` is aligned with its input.
 
     ``precision`` (``fp32 | fp16 | bf16 | int8``) selects the inference-only
     :class:`~engine.models.fast_vocos.FastVocos` path; ``None`` runs the
@@ -38,6 +42,7 @@ class VocosStage(HopStage):
         self.sample_rate = model.config.sample_rate
         self.model = model.eval()
         self.chunk_frames = chunk_frames
+        self.model_delay = output_delay(model)
         self.fast: FastVocos | None = None
         if precision is None:
             self._state = model.new_stream_state(batch_size=1)
@@ -59,12 +64,22 @@ class VocosStage(HopStage):
         self._state.reset()
 
     def offline(self, x: np.ndarray) -> np.ndarray:
-        """Whole signal ``(L,)`` -> ``(L,)`` by ``audio_offline`` (generator or fast path)."""
+        """Whole signal ``(L,)`` -> ``(L,)`` aligned with it (generator or fast path)."""
         x = np.asarray(x, dtype=np.float32).reshape(-1)
+        n, d = x.shape[0], self.model_delay
         with torch.inference_mode():
-            xt = torch.from_numpy(x.copy()).view(1, -1)
+            xt = torch.from_numpy(np.concatenate([x, np.zeros(d, np.float32)])).view(1, -1)
             if self.fast is not None:
                 y = self.fast.audio_offline(xt, self.chunk_frames)
             else:
                 y = self.model.audio_offline(xt)
-        return y[0].numpy().astype(np.float32, copy=True)
+        return y[0, d : d + n].numpy().astype(np.float32, copy=True)
+
+
+def output_delay(model: VocosGenerator) -> int:
+    """Samples by which ``model``'s output lags its input, as recorded at training."""
+    info = getattr(model, "checkpoint_info", None) or {}
+    delay = int(info.get("output_delay_samples", 0))
+    if not 0 <= delay <= model.config.n_fft - model.config.hop:
+        raise ValueError(f"implausible output delay {delay} samples recorded in the weights")
+    return delay
