@@ -70,25 +70,41 @@ def load_vocoder_model(path: str | Path | None = None):
     return load_vocos(_resolve_weights(path, resources.DEFAULT_VOCODER_WEIGHTS, "vocoder"))
 
 
+# Inference paths used by default: the TorchScript codec hop is exact (about
+# 2e-8 from the model); int8 Vocos stays within about 55-60 dB SNR of fp32 on
+# speech and is 4-8x faster (see ``streamvox bench --speech``).
+DEFAULT_PRECISION = "int8"
+PRECISIONS = ("reference", "fp32", "fp16", "bf16", "int8")
+
+
 def build_stages(
     chain: str,
     chunk: int = 5,
     codec_weights: str | Path | None = None,
     vocoder_weights: str | Path | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> list[HopStage]:
-    """Create fresh streaming stages for ``chain`` (see :data:`CHAINS`)."""
+    """Create fresh streaming stages for ``chain`` (see :data:`CHAINS`).
+
+    ``precision`` picks the vocoder's inference path; ``"reference"`` runs
+    the plain PyTorch models (no fast paths at all), for checking.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    fast = precision != "reference"
     stages: list[HopStage] = []
     for name in parse_chain(chain):
         if name == "codec":
             from engine.models.codec_stage import CodecStage
 
-            stages.append(CodecStage(load_codec_model(codec_weights)))
+            stages.append(CodecStage(load_codec_model(codec_weights), fast=fast))
         elif is_reference(name):
             stages.append(build_reference(name))
         else:
             from engine.models.vocos_stage import VocosStage
 
-            stages.append(VocosStage(load_vocoder_model(vocoder_weights), chunk_frames=chunk))
+            model = load_vocoder_model(vocoder_weights)
+            stages.append(VocosStage(model, chunk, precision=precision if fast else None))
     return stages
 
 

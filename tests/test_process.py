@@ -154,3 +154,17 @@ def test_weights_can_be_named_from_the_model_store(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMVOX_MODEL_DIR", str(tmp_path))
     with pytest.raises(Exception, match="seed-codec"):
         chain_mod.load_codec_model("seed-codec")  # known to the store, not downloaded
+
+
+def test_fast_default_path_stays_close_to_the_reference_models(tmp_path):
+    src = tmp_path / "in.wav"
+    make_input(src, seconds=0.6)
+    outs = {}
+    for precision in ("reference", "int8"):
+        out = tmp_path / f"{precision}.wav"
+        args = ["process", str(src), str(out), "--chain", "codec,vocoder"]
+        assert main([*args, "--precision", precision]) == 0
+        outs[precision] = sf.read(out, dtype="float32")[0]
+    ref, fast = outs["reference"], outs["int8"]
+    snr = 10 * np.log10(np.sum(ref**2) / np.sum((ref - fast) ** 2))
+    assert 35 < snr < 200  # close, yet really a different inference path

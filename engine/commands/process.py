@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from engine.audiofile import check_writable, read_mono_16k, write_audio
-from engine.chain import CHAINS, Chain, build_stages
+from engine.chain import CHAINS, DEFAULT_PRECISION, PRECISIONS, Chain, build_stages
 from engine.commands.errors import USER_ERRORS
 from engine.stage import SAMPLE_RATE
 
@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="F",
         help="also write the 16 kHz mono input, for comparison (the seed's original_stream.wav)",
+    )
+    p.add_argument(
+        "--precision",
+        default=DEFAULT_PRECISION,
+        choices=PRECISIONS,
+        help="vocoder inference path (default int8; 'reference' = plain PyTorch models)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
@@ -83,7 +89,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     torch.set_num_threads(max(1, args.threads))
-    chain = Chain(build_stages(args.chain, args.chunk, args.codec_weights, args.vocoder_weights))
+    chain = Chain(
+        build_stages(
+            args.chain, args.chunk, args.codec_weights, args.vocoder_weights, args.precision
+        )
+    )
     x = audio.samples
     duration = len(x) / SAMPLE_RATE
     show = not args.no_progress and duration >= PROGRESS_MIN_SECONDS
