@@ -64,6 +64,9 @@ class EngineOptions:
     # Python hands the GIL over every 5 ms by default: too long for a thread
     # with a 10 ms budget that shares the process with others. Process-wide.
     switch_interval_s: float | None = 0.001
+    # One torch thread: steady step times, and the cores stay free for the
+    # audio host and the GUI. Process-wide; None leaves torch alone.
+    torch_threads: int | None = 1
 
 
 class Engine:
@@ -79,6 +82,10 @@ class Engine:
         self.options = options or EngineOptions()
         if self.options.switch_interval_s is not None:
             sys.setswitchinterval(self.options.switch_interval_s)
+        if self.options.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self.options.torch_threads)
         self._own_factory = factory is None
         self._factory = factory or ModelStageFactory(codec_weights, vocoder_weights)
         self._queue: queue.Queue = queue.Queue()

@@ -1,0 +1,132 @@
+"""``streamvox run``: the live chain without a GUI, one metrics line per second."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from engine.chain import CHAINS
+
+
+def _device(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    p = sub.add_parser(
+        "run",
+        help="run the live chain headless and print metrics once per second",
+        description=(
+            "Open INPUT and OUTPUT (index or name from 'streamvox devices'; default devices "
+            "if omitted), run the chain live and print one line of metrics per second: "
+            "levels, latency, engine load, xruns by cause, stage timings."
+        ),
+    )
+    p.add_argument("--input", default=None, metavar="I", help="input device (index or name)")
+    p.add_argument("--output", default=None, metavar="O", help="output device (index or name)")
+    p.add_argument("--hostapi", default=None, help="restrict devices to a host API (e.g. JACK)")
+    p.add_argument("--chain", default="codec,vocoder", help=f"one of {', '.join(CHAINS)}")
+    p.add_argument("--tap", default=None, help="tap to hear (default: the whole chain)")
+    p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
+    p.add_argument("--seconds", type=float, default=10.0, help="run time (0: until Ctrl-C)")
+    p.add_argument("--block", type=int, default=256, help="device block size in frames")
+    p.add_argument("--rate", type=int, default=None, help="device sample rate (default: device's)")
+    p.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds")
+    p.add_argument("--margin", type=float, default=10.0, metavar="MS",
+                   help="output safety margin beyond one block, ms")  # fmt: skip
+    p.add_argument("--in-channels", type=int, default=1, choices=(1, 2))
+    p.add_argument("--out-channels", type=int, default=None, choices=(1, 2))
+    p.add_argument("--resampler", default="fir", help="fir (low latency) or soxr-lq/mq/hq/vhq")
+    p.add_argument("--codec-weights", default=None, metavar="F")
+    p.add_argument("--vocoder-weights", default=None, metavar="F")
+    p.set_defaults(func=run)
+
+
+def _spec(args: argparse.Namespace):
+    from engine.audio.stream import StreamSpec
+
+    latency = args.latency if args.latency in ("low", "high") else float(args.latency)
+    return StreamSpec(
+        input=_device(args.input),
+        output=_device(args.output),
+        hostapi=args.hostapi,
+        rate=args.rate,
+        block=args.block,
+        latency=latency,
+        in_channels=args.in_channels,
+        out_channels=args.out_channels,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run; exit 0 if the stream ran throughout, 1 after errors, 2 if it never started."""
+    from engine.audio import commands as cmd
+    from engine.audio.engine import Engine, EngineOptions
+    from engine.audio.report import summary_line
+
+    try:
+        start = cmd.Start(_spec(args), chain=args.chain, chunk=args.chunk, margin_ms=args.margin)
+        tap = cmd.AssignTap("B", args.tap) if args.tap else None
+        options = EngineOptions(quality=args.resampler)
+    except ValueError as exc:
+        print(f"streamvox run: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(options=options, codec_weights=args.codec_weights,
+                    vocoder_weights=args.vocoder_weights)  # fmt: skip
+    stop = {"now": False}
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    errors = 0
+    try:
+        if tap is not None:
+            engine.send(tap)
+        engine.send(start)
+        snap = _wait_started(engine)
+        if snap.state != "running":
+            print(f"streamvox run: cannot start: {snap.error}", file=sys.stderr)
+            return 2
+        began = time.monotonic()
+        next_line = began + 1.0
+        while not stop["now"] and (args.seconds <= 0 or time.monotonic() - began < args.seconds):
+            time.sleep(max(0.0, min(0.05, next_line - time.monotonic())))
+            if time.monotonic() >= next_line:
+                snap = engine.snapshot()
+                errors += snap.state != "running"
+                print(f"{time.monotonic() - began:6.1f}s {summary_line(snap)}", flush=True)
+                next_line += 1.0
+        _final_report(engine.snapshot())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        engine.close()
+    return 1 if errors else 0
+
+
+def _wait_started(engine, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    snap = engine.snapshot()
+    while time.monotonic() < deadline:
+        snap = engine.snapshot()
+        if snap.state in ("running", "error"):
+            return snap
+        time.sleep(0.02)
+    return snap
+
+
+def _final_report(snap) -> None:
+    x, lat = snap.xruns, snap.latency
+    print(
+        f"summary: state={snap.state} frames={snap.frames} latency={lat.total_ms:.1f} ms "
+        f"load={100 * snap.load:.0f}% xruns: input overflow {x.input_overflow}, "
+        f"output underflow {x.output_underflow}, ring overrun {x.ring_overrun}, "
+        f"ring underrun {x.ring_underrun} ({x.ring_underrun_frames} frames)"
+    )
+    for name, t in snap.timings.items():
+        if t.steps:
+            print(
+                f"  {name}: last {t.last_ms:.2f} median {t.median_ms:.2f} p99 {t.p99_ms:.2f} "
+                f"max {t.max_ms:.2f} ms over {t.steps} steps"
+            )
