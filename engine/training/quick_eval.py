@@ -7,8 +7,8 @@ r"""Quick PESQ-WB / STOI of trained weights on held-out speakers (a training aid
 
 Runs each chain through the stages' offline forms (which equal their
 streaming output, latency removed): codec = overlap-save ``CodecStage``,
-vocoder = ``VocosStage``, and both in series; output is re-aligned by the
-``output_delay_samples`` the weights record. It is a fast check while
+vocoder = ``VocosStage`` (whose offline form removes the output delay the
+weights record), and both in series. It is a fast check while
 training runs; ``streamvox evaluate`` is the full, reported measurement.
 """
 
@@ -36,25 +36,16 @@ def pick_utterances(split_path: Path, n: int, corpus: str | None) -> list[str]:
     return names[::step][:n]
 
 
-def output_delay(stage: object) -> int:
-    """Samples by which a stage's offline output lags its input (from the weights' metadata)."""
-    info = getattr(getattr(stage, "model", None), "checkpoint_info", None) or {}
-    return int(info.get("output_delay_samples", 0))
-
-
 def score(chains: dict, files: list[Path], max_seconds: float) -> dict[str, tuple[float, float]]:
     """Mean PESQ-WB and STOI per chain over ``files`` (each cut to ``max_seconds``)."""
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in chains}
     for f in files:
         x = read_audio(f).astype(np.float32)[: int(max_seconds * 16000)] / 32768.0
         for name, stages in chains.items():
-            y, delay = x, 0
+            y = x
             for stage in stages:
-                y = stage.offline(y)
-                delay += output_delay(stage)
-            ref = x[: len(x) - delay]
-            y = y[delay:]
-            results[name].append((pesq_wb(ref, y), stoi(ref, y)))
+                y = stage.offline(y)  # aligned with its input (stage contract)
+            results[name].append((pesq_wb(x, y), stoi(x, y)))
     return {
         name: (float(np.nanmean([p for p, _ in r])), float(np.nanmean([s for _, s in r])))
         for name, r in results.items()
