@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process", "evaluate", "models", "bench")
+COMMANDS = ("process", "evaluate", "models", "bench", "selftest")
 
 
 def build_parser() -> argparse.ArgumentParser:
