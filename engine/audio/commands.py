@@ -28,14 +28,18 @@ class Start:
     stream: StreamSpec = field(default_factory=StreamSpec)
     chain: str = "codec,vocoder"
     chunk: int = 5
-    margin_ms: float = 10.0  # output prefill beyond one block: the engine's time budget
+    # Output prefill beyond one block: the engine's time budget per block. None:
+    # from the stages' measured step time (see Engine); with ``adaptive`` it
+    # also grows after an output underrun (never shrinks while running).
+    margin_ms: float | None = None
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
         from engine.chain import parse_chain
 
         parse_chain(self.chain)
         _check_chunk(self.chunk)
-        if not 0.0 <= self.margin_ms <= 500.0:
+        if self.margin_ms is not None and not 0.0 <= self.margin_ms <= 500.0:
             raise ValueError(f"margin_ms must be 0..500, got {self.margin_ms}")
 
 

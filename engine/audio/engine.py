@@ -55,6 +55,10 @@ class EngineOptions:
     auto_restart: bool = True
     retry_s: float = 1.0
     stall_s: float = 0.5  # no callback for this long while running: the stream is dead
+    first_callback_s: float = 5.0  # ... or before the very first callback
+    auto_margin_floor_ms: float = 5.0
+    auto_margin_ceiling_ms: float = 80.0
+    max_margin_ms: float = 150.0  # adaptive growth stops here
     jack_client_name: str | None = "streamvox"
     wave_seconds: float = 2.0
     wave_points: int = 1000
@@ -323,7 +327,7 @@ class Engine:
                 proc.arm_capture(int(self._early_capture * info.rate))
                 self._pending, self._early_capture = ("capture", None), 0.0
             self._reset_meters(info.rate)
-            host.go(start.margin_ms)
+            host.go(self._margin_ms(start, stage_set))
         except Exception as exc:  # noqa: BLE001 - reported in the snapshot
             if host is not None:
                 host.stop()
@@ -331,8 +335,35 @@ class Engine:
             return
         self._host, self._proc, self._info = host, proc, info
         self._state, self._error = "running", None
-        self._cb_seen, self._cb_time = -1, time.monotonic()
+        self._cb_seen, self._cb_time = 0, time.monotonic()
         self._lost_seen = 0
+        self._under_seen = 0
+
+    def _margin_ms(self, start: cmd.Start, stage_set: StageSet | None) -> float:
+        """The fixed margin asked for, or one sized from the stages' step time.
+
+        Worst case, every stage on the slowest tap runs a step within one
+        block; three times that, plus scheduling slack, covers the spread
+        seen on a busy machine.
+        """
+        if start.margin_ms is not None:
+            return start.margin_ms
+        o = self.options
+        worst = max((stage_set.path_step_ms(t) for t in stage_set.stages), default=0.0) if (
+            stage_set is not None) else 0.0  # fmt: skip
+        return min(o.auto_margin_ceiling_ms, max(o.auto_margin_floor_ms, 3.0 * worst + 3.0))
+
+    def _adapt_margin(self, host: AudioHost) -> None:
+        """After an output underrun, give the engine one more block (or 5 ms) of margin."""
+        under = host.shared.out_ring.underruns
+        if under == self._under_seen:
+            return
+        self._under_seen = under
+        info = self._info
+        limit = info.block + int(self.options.max_margin_ms * 1e-3 * info.rate)
+        step = min(max(info.block, int(0.005 * info.rate)), limit - host.prefill)
+        if self._start.adaptive and step > 0:
+            host.grow(step)
 
     def _close_stream(self) -> None:
         host = self._host
@@ -357,6 +388,7 @@ class Engine:
             self._fail(failure)
             return
         in_ring, out_ring = host.shared.in_ring, host.shared.out_ring
+        self._adapt_margin(host)
         lost = in_ring.overrun_frames - self._lost_seen
         if lost:  # keep input and output indices in step
             out_ring.write_silence(lost)
@@ -377,7 +409,8 @@ class Engine:
         if count != self._cb_seen:
             self._cb_seen, self._cb_time = count, now
             return None
-        if now - self._cb_time > self.options.stall_s:
+        limit = self.options.stall_s if count else self.options.first_callback_s
+        if now - self._cb_time > limit:
             return (
                 f"no audio callbacks for {now - self._cb_time:.1f} s: "
                 "device disconnected or audio server gone"
@@ -504,7 +537,7 @@ class Engine:
             "resampler": self.options.quality,
         }
         if start is not None:
-            out.update(chain=start.chain, margin_ms=start.margin_ms, block=start.stream.block)
+            out.update(chain=start.chain, block=start.stream.block, adaptive=start.adaptive)
         if info is not None and self._host is not None:
             out.update(
                 rate=info.rate,

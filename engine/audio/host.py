@@ -101,16 +101,21 @@ class AudioHost:
         self.shared.unlink()  # both sides have it mapped: no file left behind if we die
         return self.info
 
-    def go(self, prefill_ms: float, timeout: float = 5.0) -> None:
-        """Prefill ``block + prefill_ms`` of silence and start the callbacks."""
+    def go(self, prefill_ms: float) -> None:
+        """Prefill ``block + prefill_ms`` of silence and let the callbacks start.
+
+        Returns at once so the engine can start pumping before the prefill
+        runs out; a failure to start arrives later through :meth:`failure`.
+        """
         info = self.info
         self.prefill = info.block + int(round(prefill_ms * 1e-3 * info.rate))
         self.shared.out_ring.write_silence(self.prefill)
         self.shared.control[shm.GO] = 1
-        event = self._expect({"running", "error", "stopped"}, timeout)
-        if event["event"] != "running":
-            self.stop()
-            raise StreamError(event.get("message", "the stream did not start"))
+
+    def grow(self, frames: int) -> None:
+        """Add ``frames`` to the output margin (inserts that much silence)."""
+        self.shared.out_ring.write_silence(frames)
+        self.prefill += frames
 
     def _expect(self, kinds: set[str], timeout: float) -> dict:
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ to it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ _TAP_STAGES = {
 }
 # Which tap feeds each wet tap's last stage (None: the 16 kHz input).
 PARENT = {"codec": None, "vocoder": None, "codec+vocoder": "codec"}
+
+WARM_STEPS = 5
 
 #: ``factory(kind, chunk) -> fresh stage``; kind is "codec" or "vocoder".
 StageFactory = Callable[[str, int], HopStage]
@@ -79,12 +82,21 @@ class StageSet:
     generation: int
     chunk: int
     stages: dict[str, HopStage] = field(default_factory=dict)
+    step_ms: dict[str, float] = field(default_factory=dict)  # measured at warm-up
 
     def path_latency(self, tap: str) -> int:
         """Algorithmic latency of a tap at 16 kHz (its stages' latencies add)."""
         total = 0
         while tap in self.stages:
             total += self.stages[tap].latency
+            tap = PARENT[tap] or ""
+        return total
+
+    def path_step_ms(self, tap: str) -> float:
+        """Measured time of one step of every stage on a tap's path (worst case: all at once)."""
+        total = 0.0
+        while tap in self.stages:
+            total += self.step_ms.get(tap, 0.0)
             tap = PARENT[tap] or ""
         return total
 
@@ -100,19 +112,28 @@ def build_stage_set(
 ) -> StageSet:
     """Create (and warm up) one stage per wet tap of ``chain``.
 
-    Warm-up runs each stage on two hops of silence, then resets it, so the
-    first real step does not pay for lazy initialisation on the audio path.
+    Warm-up runs each stage for a few hops of quiet noise, then resets it,
+    so the first real step does not pay for lazy initialisation on the audio
+    path; the median step time is kept in ``step_ms`` (the engine sizes its
+    safety margin from it).
     """
     if not 1 <= chunk <= 10:
         raise ValueError(f"chunk must be 1..10 frames, got {chunk}")
     out = StageSet(generation=generation, chunk=chunk)
+    rng = np.random.default_rng(0)
     for tap in available_taps(chain):
         if tap == "dry":
             continue
         stage = factory(tap_stages(tap)[-1], chunk)
         if warm:
-            stage.process(np.zeros(2 * stage.hop, dtype=np.float32))
+            times = []
+            for _ in range(WARM_STEPS):
+                hop = (1e-3 * rng.standard_normal(stage.hop)).astype(np.float32)
+                t0 = time.perf_counter()
+                stage.process(hop)
+                times.append(time.perf_counter() - t0)
             stage.reset()
+            out.step_ms[tap] = 1e3 * float(np.median(times[1:]))
         out.stages[tap] = stage
     return out
 

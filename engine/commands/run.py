@@ -37,8 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--block", type=int, default=256, help="device block size in frames")
     p.add_argument("--rate", type=int, default=None, help="device sample rate (default: device's)")
     p.add_argument("--latency", default="low", help="PortAudio latency: low, high or seconds")
-    p.add_argument("--margin", type=float, default=10.0, metavar="MS",
-                   help="output safety margin beyond one block, ms")  # fmt: skip
+    p.add_argument("--margin", type=float, default=None, metavar="MS",
+                   help="output safety margin beyond one block, ms (default: sized from "
+                        "the stages' measured step time)")  # fmt: skip
+    p.add_argument("--fixed-margin", action="store_true",
+                   help="never grow the margin after an output underrun")  # fmt: skip
     p.add_argument("--in-channels", type=int, default=1, choices=(1, 2))
     p.add_argument("--out-channels", type=int, default=None, choices=(1, 2))
     p.add_argument("--resampler", default="fir", help="fir (low latency) or soxr-lq/mq/hq/vhq")
@@ -70,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from engine.audio.report import summary_line
 
     try:
-        start = cmd.Start(_spec(args), chain=args.chain, chunk=args.chunk, margin_ms=args.margin)
+        start = cmd.Start(
+            _spec(args),
+            chain=args.chain,
+            chunk=args.chunk,
+            margin_ms=args.margin,
+            adaptive=not args.fixed_margin,
+        )
         tap = cmd.AssignTap("B", args.tap) if args.tap else None
         options = EngineOptions(quality=args.resampler)
     except ValueError as exc:
