@@ -1,4 +1,4 @@
-"""A real JACK server for tests, and a JACK client that plays into and records from the engine.
+"""A real JACK server for tests, and the probe clients (``JackProbe``) in a process of their own.
 
 The server runs the dummy driver (no sound card needed) in synchronous
 mode (``-S``): each cycle waits for every client, so a test client slowed
@@ -16,11 +16,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 
 import numpy as np
+
+from engine.audio.jack_probe import JackProbe
 
 RATE = 48000
 PERIOD = 256
@@ -142,124 +142,6 @@ def _die_with_parent() -> None:
         pass
 
 
-class RigClient:
-    """Two JACK clients (run in the rig process, see :class:`JackRig`).
-
-    ``rigplay…:out`` feeds the engine's inputs and ``rigrec…:in`` records its
-    first output. Two clients rather than one keep the graph free of a
-    cycle (a cycle would add one period of feedback delay that is not the
-    engine's). Both index the signal by JACK's frame clock from one common
-    start frame, so recording and playback share one time axis.
-    """
-
-    def __init__(self, server: str, target: str = "streamvox") -> None:
-        import jack
-
-        self.jack = jack
-        self.target = target
-        tag = uuid.uuid4().hex[:4]
-        opts = dict(servername=server, no_start_server=True)
-        self.player = jack.Client(f"rigplay{tag}", **opts)
-        self.recorder = jack.Client(f"rigrec{tag}", **opts)
-        self.play_port = self.player.outports.register("out")
-        self.rec_port = self.recorder.inports.register("in")
-        self._signal = np.zeros(0, np.float32)
-        self._rec = np.zeros(0, np.float32)
-        self._start: int | None = None  # frame time of sample 0
-        self._arm = False
-        self._done = threading.Event()
-        self.xrun_frames: list[int] = []  # signal positions of server xruns
-        self.player.set_process_callback(self._play)
-        self.recorder.set_process_callback(self._record)
-        self.player.set_xrun_callback(self._xrun)
-        self.player.activate()
-        self.recorder.activate()
-
-    def _xrun(self, _delay: float) -> None:
-        start = self._start
-        if start is not None:
-            self.xrun_frames.append(self.player.frame_time - start)
-
-    @staticmethod
-    def _span(pos: int, frames: int, length: int) -> tuple[int, int]:
-        """Part ``[a, b)`` of the cycle that maps into ``[0, length)`` of the signal."""
-        return max(0, -pos), max(0, min(frames, length - pos))
-
-    def _play(self, frames: int) -> None:
-        out = self.play_port.get_array()
-        out.fill(0.0)
-        if self._arm:  # the time axis starts at the next cycle, on JACK's own clock
-            self._arm = False
-            self._start = self.player.last_frame_time + frames
-        start = self._start
-        if start is None:
-            return
-        pos = self.player.last_frame_time - start
-        a, b = self._span(pos, frames, self._signal.shape[0])
-        if b > a:
-            out[a:b] = self._signal[pos + a : pos + b]
-
-    def _record(self, frames: int) -> None:
-        start = self._start
-        if start is None:
-            return
-        pos = self.recorder.last_frame_time - start
-        a, b = self._span(pos, frames, self._rec.shape[0])
-        if b > a:
-            self._rec[pos + a : pos + b] = self.rec_port.get_array()[a:b]
-        if pos + frames >= self._rec.shape[0]:
-            self._start = None
-            self._done.set()
-
-    def wire(self, timeout: float = 5.0) -> None:
-        """Connect to the engine's ports once they exist; cut them off the dummy card."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ins = self.player.get_ports(f"{self.target}:in_", is_input=True)
-            outs = self.player.get_ports(f"{self.target}:out_", is_output=True)
-            if ins and outs:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no JACK ports of '{self.target}' appeared")
-            time.sleep(0.02)
-        for port in ins:
-            for other in self.player.get_all_connections(port):
-                self.player.disconnect(other, port)
-            self.player.connect(self.play_port, port)
-        self.player.connect(outs[0], self.rec_port)
-
-    def play_record(self, signal: np.ndarray, extra: float = 0.5, timeout: float = 60.0):
-        """Play ``signal`` and record ``len(signal) + extra`` s on the same time axis."""
-        n = signal.shape[0] + int(extra * self.player.samplerate)
-        self._signal = np.asarray(signal, np.float32)
-        self._rec = np.zeros(n, np.float32)
-        self.xrun_frames = []
-        self._done.clear()
-        self._arm = True
-        if not self._done.wait(timeout):
-            raise TimeoutError("playback/recording did not finish")
-        return self._rec
-
-    def close(self) -> None:
-        """Leave the server."""
-        for client in (self.player, self.recorder):
-            try:
-                client.deactivate()
-                client.close()
-            except self.jack.JackError:
-                pass
-
-    def loopback(self) -> None:
-        """A virtual loopback cable: the target's first output into its inputs."""
-        self.wire()
-        c = self.player
-        out = c.get_ports(f"{self.target}:out_", is_output=True)[0]
-        for port in c.get_ports(f"{self.target}:in_", is_input=True):
-            for other in c.get_all_connections(port):
-                c.disconnect(other, port)
-            c.connect(out, port)
-
-
 class JackRig:
     """Test client ``rig:play`` -> engine input, engine output -> ``rig:rec``.
 
@@ -323,7 +205,7 @@ class JackRig:
 
 
 def _serve(server: str, target: str) -> None:
-    rig = RigClient(server, target)
+    rig = JackProbe(server, target)
     for line in sys.stdin:
         words = line.split()
         try:
