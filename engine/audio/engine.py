@@ -104,11 +104,13 @@ class Engine:
         self._settings = MixSettings()
         self._stage_set: StageSet | None = None
         self._generation = 0
+        self._candidate: StageFactory | None = None
         self._host: AudioHost | None = None
         self._proc: Processor | None = None
         self._info: StreamInfo | None = None
         self._retry_at = 0.0
         self._restarts = 0
+        self._cb_seen = 0
         self._measured_ms: float | None = None
         self._pending: tuple[str, object] | None = None  # ("capture" | "measure", extra)
         self._early_capture = 0.0
@@ -250,21 +252,27 @@ class Engine:
     def _wet(self) -> bool:
         return self._start is not None and len(available_taps(self._start.chain)) > 1
 
-    def _rebuild(self) -> None:
-        """New generation for the current chain/chunk/factory (crossfaded in when built)."""
+    def _rebuild(self, factory: StageFactory | None = None) -> None:
+        """New generation for the current chain/chunk (crossfaded in when built).
+
+        While running, ``factory`` (new weights) is only adopted once it has
+        built a working set; a failure is reported and the old stages play on.
+        """
+        factory = factory or self._factory
         self._generation += 1
         if self._state == "running" and self._wet():
-            self._builder.request(self._generation, self._start.chain, self._chunk, self._factory)
+            self._candidate = factory
+            self._builder.request(self._generation, self._start.chain, self._chunk, factory)
         else:
+            self._factory = factory
             self._stage_set = None  # built when the stream (re)opens
 
     def _swap(self, c: cmd.SwapWeights) -> None:
+        factory = None
         if self._own_factory:
             f = self._factory
-            self._factory = ModelStageFactory(
-                c.codec or f.codec_weights, c.vocoder or f.vocoder_weights
-            )
-        self._rebuild()
+            factory = ModelStageFactory(c.codec or f.codec_weights, c.vocoder or f.vocoder_weights)
+        self._rebuild(factory)
 
     def _collect_builds(self) -> None:
         for generation, result in self._builder.results():
@@ -272,7 +280,10 @@ class Engine:
                 continue
             if isinstance(result, Exception):
                 self._error = f"cannot build the stages: {result}"
+                if self._stage_set is not None:
+                    self._chunk = self._stage_set.chunk  # what still plays
                 continue
+            self._factory = self._candidate or self._factory
             self._stage_set = result
             if self._proc is not None:
                 self._proc.install(result)
@@ -498,9 +509,12 @@ class Engine:
         out_peak, out_rms = self._meter_out.take()
         proc, stage_set = self._proc, self._stage_set
         codec = stage_set is not None and "codec" in stage_set.stages
+        state = self._state
+        if state == "running" and self._cb_seen == 0:
+            state = "starting"  # opened, but no callback yet
         self._snapshot = Snapshot(
             time=now,
-            state=self._state,
+            state=state,
             error=self._error,
             input_peak_db=in_peak,
             input_rms_db=in_rms,
@@ -536,6 +550,11 @@ class Engine:
             "chunk": self._chunk,
             "resampler": self.options.quality,
         }
+        if self._stage_set is not None:
+            out["generation"] = self._stage_set.generation
+        if isinstance(self._factory, ModelStageFactory):
+            out["codec_weights"] = str(self._factory.codec_weights or "bundled")
+            out["vocoder_weights"] = str(self._factory.vocoder_weights or "bundled")
         if start is not None:
             out.update(chain=start.chain, block=start.stream.block, adaptive=start.adaptive)
         if info is not None and self._host is not None:

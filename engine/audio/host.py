@@ -134,9 +134,9 @@ class AudioHost:
 
     def _exit_message(self) -> str:
         tail = " | ".join(self._stderr[-3:])
-        return f"audio host exited with status {self._proc.returncode}" + (
-            f": {tail}" if tail else ""
-        )
+        code = self._proc.returncode
+        what = f"crashed (signal {-code})" if code < 0 else f"exited with status {code}"
+        return f"the audio host process {what}" + (f": {tail}" if tail else "")
 
     def _read_events(self) -> None:
         for line in self._proc.stdout:

@@ -65,7 +65,7 @@ def measured_delay(rig, seconds=0.6, seed=1, engine=None):
 
 
 def test_dry_path_is_an_exact_copy_at_the_reported_latency(engine, rig):
-    engine.send(cmd.Start(SPEC, chain="dry", margin_ms=10.0))
+    engine.send(cmd.Start(SPEC, chain="dry", margin_ms=10.0, adaptive=False))
     wait_for(engine, running)
     rig.wire()
     delay, x, rec = measured_delay(rig, seconds=1.0)
@@ -107,7 +107,7 @@ def fit_residual(y, ref, block=240):
 
 
 def test_fifty_switches_during_a_tone_are_click_free_at_constant_latency(engine, rig):
-    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=2, margin_ms=30.0))
+    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=2, margin_ms=30.0, adaptive=False))
     wait_for(engine, running)
     rig.wire()
     n = int(3.5 * RATE)
@@ -150,7 +150,7 @@ def test_fifty_switches_during_a_tone_are_click_free_at_constant_latency(engine,
 
 
 def test_chunk_size_change_applies_live(engine, rig):
-    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=5, margin_ms=15.0))
+    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=5, margin_ms=15.0, adaptive=False))
     before = wait_for(engine, running)
     rig.wire()
     d1, _, _ = measured_delay(rig, engine=engine)
@@ -168,7 +168,7 @@ def test_chunk_size_change_applies_live(engine, rig):
 
 
 def test_loopback_measurement_matches_the_reported_latency(engine, rig, jack_server):
-    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=1, margin_ms=15.0))
+    engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=1, margin_ms=15.0, adaptive=False))
     wait_for(engine, running)
     rig.loopback()  # a virtual cable: the engine's output straight back into its input
     delay, quality, _ = engine.measure(make_probe(RATE), seconds=1.0)
@@ -179,6 +179,26 @@ def test_loopback_measurement_matches_the_reported_latency(engine, rig, jack_ser
     # "cable" here is one period long, a length no device reports.
     cable_ms = 1000.0 * jack_server.period / RATE
     assert abs(snap.latency.measured_ms - (snap.latency.total_ms + cable_ms)) <= 1.0
+
+
+def test_margin_grows_after_underruns_until_the_engine_keeps_up(rig):
+    engine = Engine(factory=toy_factory(codec_sleep_ms=12.0), options=EngineOptions())
+    try:
+        # codec steps of 12 ms every 15 ms of audio, and no margin beyond one block
+        engine.send(cmd.Start(SPEC, chain="codec", margin_ms=0.0))
+        first = wait_for(engine, running)
+        time.sleep(2.0)
+        settled = engine.snapshot()
+        assert settled.xruns.ring_underrun > 0
+        assert settled.latency.ring_ms > first.latency.ring_ms + 5.0
+        time.sleep(1.0)
+        later = engine.snapshot()
+        assert later.xruns.ring_underrun == settled.xruns.ring_underrun  # keeping up now
+        rig.wire()
+        delay, _, _ = measured_delay(rig)
+        assert abs(delay / MS - engine.snapshot().latency.total_ms) <= 1.0
+    finally:
+        engine.close()
 
 
 def test_bad_device_and_rate_are_reported_and_the_engine_stays_usable(engine, jack_server):

@@ -69,3 +69,35 @@ def test_live_chain_matches_offline(chain, factory, rig):
     # Measured here: 124-136 dB (float rounding of block-wise vs whole-signal runs).
     assert snr > 80.0, f"live differs from offline: SNR {snr:.1f} dB"
     assert np.max(np.abs(err)) < 1e-4
+
+
+def test_weights_swap_live_and_bad_weights_leave_the_old_ones_playing(
+    jack_server, factory, tmp_path
+):
+    from engine import resources
+
+    engine = Engine(options=EngineOptions(retry_s=0.3))  # its own factory: bundled weights
+    try:
+        engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=2, margin_ms=40.0))
+        first = wait_for(engine, running, timeout=60.0)
+        engine.send(cmd.SwapWeights(codec=str(resources.DEFAULT_CODEC_WEIGHTS)))
+        gen = first.settings["generation"]
+        swapped = wait_for(engine, lambda s: s.settings["generation"] > gen, timeout=60.0)
+        assert swapped.error is None
+        assert swapped.settings["codec_weights"] == str(resources.DEFAULT_CODEC_WEIGHTS)
+        bad = tmp_path / "broken.safetensors"
+        bad.write_bytes(b"not a checkpoint")
+        engine.send(cmd.SwapWeights(vocoder=str(bad)))
+        snap = wait_for(engine, lambda s: s.error is not None, timeout=60.0)
+        assert "broken.safetensors" in snap.error
+        assert snap.state == "running" and snap.heard_tap == "codec+vocoder"
+        assert snap.settings["vocoder_weights"] == "bundled"  # the old ones play on
+        engine.send(cmd.SetChunk(1))  # later rebuilds still use the good weights
+        gen = swapped.settings["generation"] + 1
+        snap = wait_for(engine, lambda s: s.settings["generation"] > gen, timeout=60.0)
+        assert snap.state == "running" and snap.settings["chunk"] == 1
+        assert snap.latency.vocoder_ms == pytest.approx(
+            1000 * factory("vocoder", 1).latency / 16000
+        )
+    finally:
+        engine.close()
