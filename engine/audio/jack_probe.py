@@ -116,9 +116,15 @@ class JackProbe:
         except self.jack.JackError:
             pass  # a port of a client that is just leaving
 
-    def play_record(self, signal: np.ndarray, extra: float = 0.5, timeout: float = 60.0):
-        """Play ``signal`` and record ``len(signal) + extra`` s on the same time axis."""
+    def play_record(self, signal: np.ndarray, extra: float = 0.5, timeout: float | None = None):
+        """Play ``signal`` and record ``len(signal) + extra`` s on the same time axis.
+
+        ``timeout`` defaults to three times the take plus 30 s (a synchronous
+        server on a busy machine runs slower than real time).
+        """
         n = signal.shape[0] + int(extra * self.player.samplerate)
+        if timeout is None:
+            timeout = 3.0 * n / self.player.samplerate + 30.0
         self._signal = np.asarray(signal, np.float32)
         self._rec = np.zeros(n, np.float32)
         self.xrun_frames = []

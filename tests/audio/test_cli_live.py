@@ -40,10 +40,10 @@ def test_devices_lists_the_jack_system_device(jack_server):
 
 def test_run_prints_a_metrics_line_per_second(jack_server):
     done = cli("run", "--input", "system", "--output", "system", "--chain", "dry",
-               "--seconds", "3", "--block", "256")  # fmt: skip
+               "--seconds", "2", "--block", "256")  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = [ln for ln in done.stdout.splitlines() if "[running]" in ln]
-    assert len(lines) >= 2
+    assert len(lines) >= 1
     assert "latency=" in lines[-1] and "xruns=" in lines[-1]
     assert "summary: state=running" in done.stdout
 

@@ -187,11 +187,11 @@ def test_margin_grows_after_underruns_until_the_engine_keeps_up(rig):
         # codec steps of 12 ms every 15 ms of audio, and no margin beyond one block
         engine.send(cmd.Start(SPEC, chain="codec", margin_ms=0.0))
         first = wait_for(engine, running)
-        time.sleep(2.0)
+        time.sleep(1.5)
         settled = engine.snapshot()
         assert settled.xruns.ring_underrun > 0
         assert settled.latency.ring_ms > first.latency.ring_ms + 5.0
-        time.sleep(1.0)
+        time.sleep(0.8)
         later = engine.snapshot()
         assert later.xruns.ring_underrun == settled.xruns.ring_underrun  # keeping up now
         rig.wire()
