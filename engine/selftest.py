@@ -184,42 +184,39 @@ def gui_command(timeout: float) -> list[str]:
 
 def check_gui(timeout: float = GUI_TIMEOUT_S) -> CheckResult:
     """Create the main window offscreen in a child process (no audio is started)."""
+    from engine.audio.host import child_env
 
-    def check() -> str:
-        from engine.audio.host import child_env
-
-        env = child_env()
-        if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) and sys.platform == "linux":
-            env.setdefault("QT_QPA_PLATFORM", "offscreen")
-        try:
-            done = subprocess.run(
-                gui_command(timeout),
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=timeout + 30.0,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise TimeoutError(f"the GUI process did not finish in {timeout + 30:g} s") from None
-        lines = done.stdout.strip().splitlines()
-        last = lines[-1] if lines else ""
-        if done.returncode == 0 and last.startswith("OK "):
-            return last[3:]
-        raise RuntimeError(_gui_failure(done.returncode, last, done.stderr))
-
-    return _guarded("GUI", check)
+    env = child_env()
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) and sys.platform == "linux":
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        done = subprocess.run(
+            gui_command(timeout),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout + 30.0,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return CheckResult("GUI", False, f"the GUI process could not run: {exc}")
+    lines = done.stdout.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if done.returncode == 0 and last.startswith("OK "):
+        return CheckResult("GUI", True, last[3:])
+    return CheckResult("GUI", False, _gui_failure(done.returncode, last, done.stderr))
 
 
 def _gui_failure(code: int, last: str, stderr: str) -> str:
+    """The child's own FAIL line, or how it died and the end of its stderr."""
+    if last.startswith("FAIL "):
+        return last[5:]
     if code < 0:
         why = f"the GUI process was killed by {signal.Signals(-code).name}"
-    elif last.startswith("FAIL "):
-        why = last[5:]
     else:
         why = f"the GUI process exited with code {code}"
     tail = " | ".join(stderr.strip().splitlines()[-3:])
-    return f"{why}" + (f" (stderr: {tail})" if tail and not last.startswith("FAIL ") else "")
+    return why + (f" (stderr: {tail})" if tail else "")
 
 
 # -- all --------------------------------------------------------------------------------------
