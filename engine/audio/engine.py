@@ -349,6 +349,7 @@ class Engine:
         self._cb_seen, self._cb_time = 0, time.monotonic()
         self._lost_seen = 0
         self._under_seen = 0
+        self._drift_dropped = 0
 
     def _margin_ms(self, start: cmd.Start, stage_set: StageSet | None) -> float:
         """The fixed margin asked for, or one sized from the stages' step time.
@@ -412,8 +413,22 @@ class Engine:
             t0 = time.perf_counter()
             y = proc.process(x)
             busy = time.perf_counter() - t0
-            out_ring.write(y)
+            out_ring.write(self._drift_trim(host, out_ring, y))
             self._account(x, y, busy)
+
+    def _drift_trim(self, host: AudioHost, out_ring, y: np.ndarray) -> np.ndarray:
+        """Two streams on two clocks: drop what would push the output past its margin.
+
+        (An output clock faster than the input one needs nothing: the ring
+        then runs short now and then, plays silence and stays on time.)
+        """
+        if self._info.duplex:
+            return y
+        excess = out_ring.fill() + y.shape[0] - (host.prefill + 2 * self._info.block)
+        if excess <= 0:
+            return y
+        self._drift_dropped += min(excess, y.shape[0])
+        return y[min(excess, y.shape[0]) :]
 
     def _stalled(self, host: AudioHost) -> str | None:
         count, now = host.counter(shm.CALLBACKS), time.monotonic()
@@ -558,6 +573,8 @@ class Engine:
         if start is not None:
             out.update(chain=start.chain, block=start.stream.block, adaptive=start.adaptive)
         if info is not None and self._host is not None:
+            out["margin_ms"] = 1000.0 * (self._host.prefill - info.block) / info.rate
+            out["drift_dropped_frames"] = self._drift_dropped
             out.update(
                 rate=info.rate,
                 input_device=info.input_name,

@@ -205,6 +205,14 @@ class AudioHost:
             return self._exit_message()
         return None
 
+    def ring_latency(self) -> int:
+        """Frames from an input frame's arrival to the same frame's turn at the output.
+
+        The prefill, less the skew between two separate streams (the output
+        stream may have played some of the prefill before input began).
+        """
+        return self.prefill - self.counter(shm.SKEW)
+
     def counter(self, slot: int) -> int:
         """One of the host's shared counters (see :mod:`engine.audio.shm`)."""
         return int(self.shared.control[slot]) if self.shared is not None else 0

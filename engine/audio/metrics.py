@@ -52,7 +52,7 @@ class Latency:
 
     device_in_ms: float = 0.0
     device_out_ms: float = 0.0
-    ring_ms: float = 0.0  # output prefill: one block + the safety margin
+    ring_ms: float = 0.0  # output prefill (one block + the safety margin), less stream skew
     resampler_ms: float = 0.0  # down + up resampling (and alignment padding)
     codec_ms: float = 0.0
     vocoder_ms: float = 0.0

@@ -6,7 +6,7 @@ from engine.audio.metrics import Latency, Snapshot
 
 
 def latency_breakdown(info, host, proc, measured_ms: float | None) -> Latency:
-    """Latency parts in ms: device (as PortAudio reports), ring prefill, chain.
+    """Latency parts in ms: device (as PortAudio reports), ring, chain.
 
     The chain part is the aligned latency every tap is delayed to; the
     resampler/codec/vocoder fields say what it is made of.
@@ -16,7 +16,7 @@ def latency_breakdown(info, host, proc, measured_ms: float | None) -> Latency:
     rate = info.rate
     stages = proc.stage_latency_ms()
     chain_ms = 1000.0 * proc.align / rate
-    ring_ms = 1000.0 * host.prefill / rate
+    ring_ms = 1000.0 * host.ring_latency() / rate
     dev_in, dev_out = 1000.0 * info.input_latency, 1000.0 * info.output_latency
     return Latency(
         device_in_ms=dev_in,

@@ -27,6 +27,9 @@ CONTROL_SLOTS = 16
 STATE, CALLBACKS, IN_OVERFLOW, OUT_UNDERFLOW, IN_UNDERFLOW, OUT_OVERFLOW, LAST_CALLBACK_NS = range(
     7
 )
+# Written by the host's input callback when input and output are two streams:
+# output frames played minus input frames taken (0 in full duplex, by construction).
+SKEW = 7
 # Written by the engine:
 GO, STOP = 8, 9
 # STATE values

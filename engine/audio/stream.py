@@ -39,6 +39,7 @@ class StreamSpec:
     latency: str | float = "low"
     in_channels: int = 1
     out_channels: int | None = None  # None: up to 2, what the device has
+    duplex: bool = True  # try one full-duplex stream first (False: always two streams)
 
     def __post_init__(self) -> None:
         if not 16 <= self.block <= 8192:
@@ -125,17 +126,18 @@ class DeviceStream:
     ) -> list:
         sd = self._sd
         common = dict(samplerate=rate, blocksize=spec.block, dtype="float32", latency=spec.latency)
-        try:
-            return [
-                sd.Stream(
-                    device=(dev_in.index, dev_out.index),
-                    channels=(in_ch, out_ch),
-                    callback=self._duplex,
-                    **common,
-                )
-            ]
-        except sd.PortAudioError:
-            pass  # this pair cannot run full duplex: two streams
+        if spec.duplex:
+            try:
+                return [
+                    sd.Stream(
+                        device=(dev_in.index, dev_out.index),
+                        channels=(in_ch, out_ch),
+                        callback=self._duplex,
+                        **common,
+                    )
+                ]
+            except sd.PortAudioError:
+                pass  # this pair cannot run full duplex: two streams
         try:
             return [
                 sd.InputStream(device=dev_in.index, channels=in_ch, callback=self._input, **common),
@@ -203,6 +205,7 @@ class DeviceStream:
         if status:
             self._flags(status)
         self._take_input(indata, frames)
+        self._control[shm.SKEW] = self._out_ring.read_index - self._in_ring.write_index
         self._tick()
 
     def _output(self, outdata, frames, _time, status) -> None:
