@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process", "evaluate", "models", "bench", "selftest")
+COMMANDS = ("process", "evaluate", "models", "bench", "devices", "run", "selftest")
 
 
 def build_parser() -> argparse.ArgumentParser:

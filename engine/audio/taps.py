@@ -163,11 +163,11 @@ class ModelStageFactory:
 
             if self._codec is None:
                 self._codec = chain.load_codec_model(self.codec_weights)
-            return CodecStage(self._codec)
+            return CodecStage(self._codec, fast=True)
         if kind == "vocoder":
             from engine.models.vocos_stage import VocosStage
 
             if self._vocoder is None:
                 self._vocoder = chain.load_vocoder_model(self.vocoder_weights)
-            return VocosStage(self._vocoder, chunk_frames=chunk)
+            return VocosStage(self._vocoder, chunk, precision=chain.DEFAULT_PRECISION)
         raise ValueError(f"unknown stage kind '{kind}'; choose one of {STAGE_KINDS}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.dsp.start_gate import StartGate
 from engine.models.fast_vocos import FastVocos
 from engine.models.vocos import VocosGenerator
 from engine.stage import HopStage
@@ -43,6 +44,9 @@ class VocosStage(HopStage):
         self.model = model.eval()
         self.chunk_frames = chunk_frames
         self.model_delay = output_delay(model)
+        # The first model_delay samples the generator releases answer no input yet
+        # (its start-up transient); the contract says they are silence.
+        self._gate = StartGate(self.model_delay)
         self.fast: FastVocos | None = None
         if precision is None:
             self._state = model.new_stream_state(batch_size=1)
@@ -56,12 +60,15 @@ class VocosStage(HopStage):
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(hop_in, dtype=np.float32)).view(1, -1)
             if self.fast is not None:
-                return self.fast.stream_step(x, self._state)[0].numpy()
-            return self.model.stream_step(x, self._state)[0].numpy()
+                y = self.fast.stream_step(x, self._state)[0].numpy()
+            else:
+                y = self.model.stream_step(x, self._state)[0].numpy()
+        return self._gate(y.copy())  # copy: y may view the model's state
 
     def reset_state(self) -> None:
         """Forget mel history, conv caches and the overlap-add tail."""
         self._state.reset()
+        self._gate.reset()
 
     def offline(self, x: np.ndarray) -> np.ndarray:
         """Whole signal ``(L,)`` -> ``(L,)`` aligned with it (generator or fast path)."""
