@@ -79,3 +79,8 @@ def test_metric_sanity():
     assert mean == 2.0 and half == pytest.approx(2.484, abs=1e-3)
     y = np.concatenate([np.zeros(37), x])
     assert metrics.find_delay(x, y, 100) == 37
+
+
+def test_stoi_is_undefined_on_too_short_speech():
+    x = np.random.default_rng(1).standard_normal(3000) * np.hanning(3000)
+    assert np.isnan(metrics.stoi(x, x))

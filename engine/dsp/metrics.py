@@ -25,10 +25,22 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray, sr: int = SR) -> float:
 
 
 def stoi(ref: np.ndarray, deg: np.ndarray, sr: int = SR) -> float:
-    """Short-time objective intelligibility in [0, 1] (pystoi)."""
+    """Short-time objective intelligibility in [0, 1] (pystoi); NaN if undefined.
+
+    pystoi needs 30 frames (~384 ms) of non-silent speech; on shorter
+    utterances it warns and returns 1e-5, which would drag means down, so
+    that case is reported as undefined instead.
+    """
+    import warnings
+
     from pystoi import stoi as _stoi
 
-    return float(_stoi(ref.astype(np.float64), deg.astype(np.float64), sr, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref.astype(np.float64), deg.astype(np.float64), sr, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return math.nan
+    return value
 
 
 def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
