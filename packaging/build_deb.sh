@@ -5,9 +5,9 @@
 #
 #   packaging/build_deb.sh [--fast | --xz] [--out DIR]
 #
-#   (default)  zstd level 9: ~15 s of compression here, ~230 MB.
+#   (default)  zstd level 9: ~15 s of compression here, 217 MiB.
 #   --fast     zstd level 1 (CI): the same files, a bigger .deb.
-#   --xz       xz level 6: the smallest .deb (~190 MB) but ~10 minutes of
+#   --xz       xz level 6: the smallest .deb (181 MiB) but ~10 minutes of
 #              compression on two busy cores; also readable by dpkg < 1.21.
 #   --out DIR  where the .deb goes (default build/deb).
 #
@@ -37,12 +37,27 @@ done
 if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-if ! command -v dpkg-shlibdeps >/dev/null || ! command -v strip >/dev/null; then
+# System packages the build needs: dpkg-shlibdeps and strip, and the shared
+# libpython that PyInstaller bundles (Debian's python3 does not pull it in).
+PYVER=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+has_libpython() {
+  "$PYTHON" -c 'import pathlib, sys, sysconfig
+name = sysconfig.get_config_var("INSTSONAME") or ""
+dirs = [sysconfig.get_config_var("LIBDIR") or "", "/usr/lib/" + (sysconfig.get_config_var("MULTIARCH") or "")]
+sys.exit(0 if name and any((pathlib.Path(d) / name).is_file() for d in dirs) else 1)'
+}
+needed=()
+command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
+command -v strip >/dev/null || needed+=(binutils)
+has_libpython || needed+=("libpython$PYVER")
+if [ ${#needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "build_deb: installing dpkg-dev (dpkg-shlibdeps) and binutils (strip)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev binutils >/dev/null
+    echo "build_deb: installing ${needed[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null
   else
-    echo "build_deb: dpkg-shlibdeps and strip are needed: apt install dpkg-dev binutils" >&2
+    echo "build_deb: missing system packages: ${needed[*]} (apt install them)" >&2
     exit 1
   fi
 fi
@@ -73,7 +88,7 @@ mkdir -p "$STAGE/opt" "$STAGE/usr/bin" "$STAGE/usr/share/applications" \
   "$STAGE/usr/share/icons/hicolor/scalable/apps" "$STAGE/usr/share/icons/hicolor/256x256/apps" \
   "$STAGE/usr/share/doc/streamvox" "$STAGE/DEBIAN"
 cp -a "$WORK/pyinstaller/dist/streamvox" "$STAGE/opt/streamvox"
-# torch's own libraries carry full symbol tables (~90 MB of libtorch_cpu);
+# torch's own libraries carry full symbol tables (85 MiB of libtorch_cpu);
 # strip those only: stripping auditwheel-patched libraries (numpy.libs, ...)
 # corrupts them.
 strip --strip-unneeded "$STAGE"/opt/streamvox/_internal/torch/lib/lib{torch_cpu,torch_python,c10}.so
@@ -111,7 +126,6 @@ Depends: $depends
 Recommends: fonts-dejavu-core
 Section: sound
 Priority: optional
-Homepage: https://localhost/streamvox
 Description: hear your voice live through a streaming neural codec and vocoder
  streamvox runs a microphone through TinyTransformerCodec (a 9.3 kbit/s neural
  speech codec) and Streaming Vocos (a neural vocoder) and plays the result into
