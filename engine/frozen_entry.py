@@ -10,18 +10,19 @@ normal command line sees their arguments:
   makes work on every platform;
 * ``--audio-host ...``: the audio host process (``engine.audio.host``);
 * ``-m MODULE ...`` for the few modules the app runs as ``python -m``
-  (device listing, the GUI smoke test of ``self-test``): run as ``__main__``.
+  (device listing, the GUI smoke test of ``self-test``): their ``main(argv)``.
 
 Everything else is the ``streamvox`` command line (:func:`engine.cli.main`).
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
-import runpy
 import sys
 
-#: Modules the app starts as ``sys.executable -m MODULE``; the spec bundles each.
+#: Modules the app starts as ``sys.executable -m MODULE``; the spec bundles each,
+#: and each has ``main(argv) -> int``.
 HELPER_MODULES = ("engine.audio.devices", "app.smoke")
 AUDIO_HOST_FLAG = "--audio-host"
 
@@ -41,6 +42,7 @@ def dispatch(argv: list[str]) -> int:
 
 
 def _run_module(argv: list[str]) -> int:
+    """``-m MODULE ARGS``: call the helper's ``main(ARGS)``, as its ``__main__`` block does."""
     if not argv or argv[0] not in HELPER_MODULES:
         name = argv[0] if argv else "(none)"
         print(
@@ -49,15 +51,11 @@ def _run_module(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    saved = sys.argv
-    sys.argv = [argv[0], *argv[1:]]
+    module = importlib.import_module(argv[0])
     try:
-        runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
+        return int(module.main(argv[1:]) or 0)
+    except SystemExit as exc:  # argparse errors and --help
         return _exit_code(exc.code)
-    finally:
-        sys.argv = saved
-    return 0
 
 
 def _exit_code(code: object) -> int:

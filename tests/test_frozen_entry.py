@@ -1,5 +1,6 @@
 """The frozen executable's entry point routes helper command lines before the CLI."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -12,7 +13,16 @@ def test_dash_m_runs_a_helper_module_as_main(capsys):
     assert dispatch(["-m", "engine.audio.devices", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert set(listing) == {"hostapis", "devices"}
-    assert sys.argv[0] != "engine.audio.devices"  # restored afterwards
+
+
+def test_every_helper_module_has_a_main():
+    for name in HELPER_MODULES:
+        assert callable(importlib.import_module(name).main), name
+
+
+def test_dash_m_passes_arguments_and_exit_codes(capsys):
+    assert dispatch(["-m", "app.smoke", "--timeout", "-1"]) == 2  # its own argparse error
+    assert "--timeout must be positive" in capsys.readouterr().err
 
 
 def test_dash_m_refuses_other_modules(capsys):
