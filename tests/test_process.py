@@ -167,4 +167,4 @@ def test_fast_default_path_stays_close_to_the_reference_models(tmp_path):
         outs[precision] = sf.read(out, dtype="float32")[0]
     ref, fast = outs["reference"], outs["int8"]
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((ref - fast) ** 2))
-    assert 35 < snr < 200  # close, yet really a different inference path
+    assert 25 < snr < 200  # close (int8 Vocos), yet really a different inference path
