@@ -116,12 +116,8 @@ class LiveControlsController(QObject):
 
 
 def limiter_reduction_db(snap: Snapshot) -> float | None:
-    """Gain reduction of the safety limiter, when the engine publishes it.
-
-    The engine's limiter tracks it (``Limiter.reduction_db``) but the
-    snapshot does not carry it yet; the indicator then says "not reported".
-    """
-    value = getattr(snap, "limiter_reduction_db", None)
+    """Gain reduction of the safety limiter (None while no stream runs)."""
+    value = snap.limiter_reduction_db
     return None if value is None else float(value)
 
 

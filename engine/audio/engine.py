@@ -544,6 +544,7 @@ class Engine:
             latency=latency_breakdown(self._info, self._host, proc, self._measured_ms),
             codec_bitrate_bps=stage_set.metric("bitrate_bps") if codec else None,
             codec_tokens_per_s=stage_set.metric("tokens_per_second") if codec else None,
+            limiter_reduction_db=proc.limiter.reduction_db if proc is not None else None,
             heard_tap=proc.heard_tap() if proc is not None else "dry",
             settings=MappingProxyType(self._settings_dict()),
             frames=self._frames,

@@ -81,6 +81,7 @@ class Snapshot:
     latency: Latency = field(default_factory=Latency)
     codec_bitrate_bps: float | None = None
     codec_tokens_per_s: float | None = None
+    limiter_reduction_db: float | None = None  # safety limiter's gain reduction now
     heard_tap: str = "dry"
     settings: dict[str, Any] = field(default_factory=dict)
     frames: int = 0  # device frames processed since the stream started

@@ -261,3 +261,29 @@ def test_killed_audio_server_is_reported_and_the_engine_recovers(jack_server):
         eng.close()
         server.stop()
         os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
+
+
+def test_limiter_activity_is_published_in_the_snapshot(engine, rig):
+    # Given the dry path running with a +20 dB output gain
+    engine.send(cmd.Start(SPEC, chain="dry", margin_ms=40.0, adaptive=False))
+    wait_for(engine, running)
+    rig.wire()
+    engine.send(cmd.SetGain("output", 20.0))
+    # When a loud tone plays, the limiter is reported as reducing the output
+    t = np.arange(int(0.8 * RATE)) / RATE
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    seen = []
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.append(engine.snapshot().limiter_reduction_db or 0.0)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    rec = rig.play_record(tone, extra=0.3)
+    done.set()
+    watcher.join()
+    assert max(seen) > 10.0  # 0.5 * 10 = 5x over the ceiling: about 15 dB of reduction
+    assert np.max(np.abs(rec)) <= 1.0

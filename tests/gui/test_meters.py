@@ -102,3 +102,18 @@ def test_hidden_meters_are_skipped(meters):
 def test_stopped_engine_shows_no_latency_numbers():
     assert latency_rows(Snapshot()) == {}
     assert budget_ms("engine block", Snapshot()) == 0.0
+
+
+def test_limiter_indicator_follows_the_engine_snapshot(qtbot):
+    from app.controllers.live_controls import limiter_reduction_db
+    from app.views.mix_view import MixView
+    from engine.audio.metrics import Snapshot
+
+    view = MixView()
+    qtbot.addWidget(view)
+    assert limiter_reduction_db(Snapshot()) is None
+    reduction = limiter_reduction_db(Snapshot(limiter_reduction_db=12.5))
+    view.set_limiter(reduction > 0.05, reduction)
+    assert view.limiter_active is True and "-12.5 dB" in view.limiter.text()
+    view.set_limiter(False)
+    assert view.limiter_active is False and "idle" in view.limiter.text()
