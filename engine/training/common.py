@@ -298,3 +298,29 @@ def print_banner(kind: str, cfg: dict[str, Any], out_dir: Path) -> None:
     """Say what is being trained, where, and with which options."""
     print(f"[{kind}] out={out_dir} python={sys.version.split()[0]} {hardware()}", flush=True)
     print(json.dumps(cfg), flush=True)
+
+
+def run_cli(
+    kind: str, trainer_cls: Any, defaults: dict[str, Any], doc: str, argv: list[str] | None
+) -> int:
+    """The shared command line of the trainers: train, resume or export one run."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = load_config(args.config, defaults)
+    if args.resume and (args.out / "config.json").exists() and args.config is None:
+        cfg = load_config(args.out / "config.json", defaults)
+    trainer = trainer_cls(cfg, args.out)
+    if args.export:
+        path = trainer.export(args.export, args.from_checkpoint)
+        print(f"exported {path} (step {trainer.step}, best val {trainer.best_val:.4f})")
+        return 0
+    (args.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    if args.resume and trainer.resume():
+        print(f"resumed at step {trainer.step}", flush=True)
+    print_banner(kind, cfg, args.out)
+    trainer.run(args.steps)
+    return 0

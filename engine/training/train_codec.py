@@ -31,8 +31,6 @@ codes in use are logged per codebook.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,7 +41,7 @@ import torch.nn.functional as F
 
 from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
-from engine.training.common import Trainer, add_common_args, load_config, print_banner
+from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
 from engine.training.losses import ReconstructionLoss
 from engine.training.vq_ema import EmaCodebook
@@ -240,24 +238,7 @@ class CodecTrainer(Trainer):
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, DEFAULTS)
-    if args.resume and (args.out / "config.json").exists() and args.config is None:
-        cfg = load_config(args.out / "config.json", DEFAULTS)
-    trainer = CodecTrainer(cfg, args.out)
-    if args.export:
-        path = trainer.export(args.export, args.from_checkpoint)
-        print(f"exported {path} (step {trainer.step}, best val {trainer.best_val:.4f})")
-        return 0
-    (args.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    if args.resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    print_banner("codec", cfg, args.out)
-    trainer.run(args.steps)
-    return 0
+    return run_cli("codec", CodecTrainer, DEFAULTS, __doc__, argv)
 
 
 if __name__ == "__main__":

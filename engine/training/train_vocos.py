@@ -41,8 +41,6 @@ this size one laptop CPU core runs it many times faster than real time.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,7 @@ import torch
 
 from engine.models.vocos import VocosConfig, VocosGenerator
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
-from engine.training.common import Trainer, add_common_args, load_config, print_banner
+from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
 from engine.training.discriminators import Discriminators, adversarial_losses
 from engine.training.losses import ReconstructionLoss
@@ -227,24 +225,7 @@ class VocosTrainer(Trainer):
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_common_args(parser)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, DEFAULTS)
-    if args.resume and (args.out / "config.json").exists() and args.config is None:
-        cfg = load_config(args.out / "config.json", DEFAULTS)
-    trainer = VocosTrainer(cfg, args.out)
-    if args.export:
-        path = trainer.export(args.export, args.from_checkpoint)
-        print(f"exported {path} (step {trainer.step}, best val {trainer.best_val:.4f})")
-        return 0
-    (args.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
-    if args.resume and trainer.resume():
-        print(f"resumed at step {trainer.step}", flush=True)
-    print_banner("vocos", cfg, args.out)
-    trainer.run(args.steps)
-    return 0
+    return run_cli("vocos", VocosTrainer, DEFAULTS, __doc__, argv)
 
 
 if __name__ == "__main__":
