@@ -1,4 +1,4 @@
-"""Build the processing chain (dry, codec, vocoder, codec+vocoder) from names.
+"""Build the processing chain (dry, codec, vocoder, codec+vocoder, opus+vocoder...) from names.
 
 The same chain object serves the offline ``process`` command, ``evaluate``
 and the live engine, so what is heard live is what is measured offline.
@@ -11,10 +11,15 @@ Reference codecs for A/B comparison are chains of their own
   the frame (10 or 20 ms).
 - ``mulaw``, ``alaw``: G.711, 8 kHz narrowband, 64 kbit/s; ``mulaw@128`` /
   ``alaw@128`` compand the 16 kHz samples directly (128 kbit/s).
+
+A reference codec can also feed the vocoder (``opus,vocoder``,
+``opus@12+vocoder``, ``mulaw,vocoder``), to hear what the vocoder makes of
+a conventional codec's output; see :func:`parse_chain` for the syntax.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +32,53 @@ from engine.models.errors import CheckpointError
 from engine.stage import SAMPLE_RATE, HopStage
 
 CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw")
-_ALIASES = {"codec+vocoder": "codec,vocoder", "vocos": "vocoder", "none": "dry"}
+_ALIASES = {"vocos": "vocoder", "none": "dry"}
+SYNTAX = (
+    "dry, or [CODEC][,vocoder] where CODEC is codec (TinyTransformerCodec) or a reference "
+    "codec (opus[@KBPS][/10ms], mulaw, alaw); stages are separated by ',' or '+'"
+)
 
 
 def parse_chain(text: str) -> tuple[str, ...]:
-    """Normalise a chain name ('codec+vocoder', 'opus@12', ...) to stage names."""
-    key = _ALIASES.get(text.strip().lower(), text.strip().lower())
-    if "," not in key and is_reference(key):
-        return (parse_reference(key),)
-    if key not in CHAINS:
-        raise ValueError(f"unknown chain '{text}'; choose one of: {', '.join(CHAINS)}")
-    return () if key == "dry" else tuple(key.split(","))
+    """Normalise a chain name to its stage names, in order.
+
+    ``'codec+vocoder'`` -> ``('codec', 'vocoder')``, ``'opus@12,vocoder'`` ->
+    ``('opus@12/20ms', 'vocoder')``, ``'dry'`` -> ``()``. A chain is at most
+    one codec (ours or a reference) followed by at most one vocoder: the
+    vocoder re-synthesises what a codec let through, the other way round
+    would code a vocoder's output, which nothing here is built to compare.
+    """
+    key = text.strip().lower()
+    names = [_ALIASES.get(p.strip(), p.strip()) for p in re.split(r"[,+]", key)]
+    if names == ["dry"]:
+        return ()
+    stages = tuple(_stage_name(n, text) for n in names)
+    codecs = [i for i, n in enumerate(stages) if n != "vocoder"]
+    vocoders = [i for i, n in enumerate(stages) if n == "vocoder"]
+    backwards = bool(codecs and vocoders and codecs[0] > vocoders[0])
+    problem = (
+        "more than one codec" if len(codecs) > 1
+        else "more than one vocoder" if len(vocoders) > 1
+        else "the vocoder must come after the codec" if backwards
+        else None
+    )  # fmt: skip
+    if problem:
+        raise ValueError(f"unsupported chain '{text}': {problem}; expected {SYNTAX}")
+    return stages
+
+
+def _stage_name(name: str, text: str) -> str:
+    """One stage's normalised name; ValueError naming the whole chain otherwise."""
+    if name in ("codec", "vocoder"):
+        return name
+    if is_reference(name):
+        return parse_reference(name)
+    raise ValueError(f"unknown chain '{text}' (stage '{name}'); expected {SYNTAX}")
+
+
+def chain_name(stages: Sequence[str]) -> str:
+    """Canonical name of a stage sequence: ``'dry'``, ``'codec+vocoder'``, ``'opus@12/20ms'``."""
+    return "+".join(stages) if stages else "dry"
 
 
 def _resolve_weights(path: str | Path | None, default: Path, what: str) -> Path:

@@ -34,7 +34,7 @@ def test_reference_names_are_normalised(name, stages):
         ("opus@12/15ms", "frame"),
         ("mulaw@32", "64 .8 kHz. or 128"),
         ("opus12", "syntax"),
-        ("opus,vocoder", "unknown chain"),
+        ("opus,reverb", "unknown chain"),
     ],
 )
 def test_malformed_reference_names_raise(name, message):
