@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -92,8 +93,23 @@ def _stream_raw(chain: Chain, x: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
+class EvaluationCancelled(Exception):
+    """The caller's cancel flag was set; nothing was reported."""
+
+
+#: Receives each utterance's aligned 16 kHz output ``(L,)`` as it is scored.
+OutputSink = Callable[[UtteranceResult, np.ndarray], None]
+
+
 def score_utterance(chain_name: str, chain: Chain, path: Path, block: int) -> UtteranceResult:
     """Run one file through ``chain`` and compute every metric."""
+    return run_utterance(chain_name, chain, path, block)[0]
+
+
+def run_utterance(
+    chain_name: str, chain: Chain, path: Path, block: int
+) -> tuple[UtteranceResult, np.ndarray]:
+    """Like :func:`score_utterance`, also returning the aligned output ``(L,)`` at 16 kHz."""
     x = read_mono_16k(path).samples
     t0 = time.perf_counter()
     raw = _stream_raw(chain, x, block)
@@ -102,7 +118,7 @@ def score_utterance(chain_name: str, chain: Chain, path: Path, block: int) -> Ut
     lag = metrics.find_delay(x, raw, lat + LAG_SEARCH)
     y = raw[lat : lat + len(x)]
     seconds = len(x) / SAMPLE_RATE
-    return UtteranceResult(
+    result = UtteranceResult(
         chain=chain_name,
         file=str(path),
         seconds=seconds,
@@ -114,6 +130,7 @@ def score_utterance(chain_name: str, chain: Chain, path: Path, block: int) -> Ut
         measured_lag_ms=1000 * lag / SAMPLE_RATE,
         rtf=elapsed / seconds,
     )
+    return result, y
 
 
 def evaluate(
@@ -125,22 +142,40 @@ def evaluate(
     codec_weights: str | Path | None = None,
     vocoder_weights: str | Path | None = None,
     progress: Callable[[], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_output: OutputSink | None = None,
 ) -> tuple[list[UtteranceResult], list[ChainSummary]]:
-    """Score every file through every chain; return per-file rows and summaries."""
+    """Score every file through every chain; return per-file rows and summaries.
+
+    ``progress()`` is called once per scored utterance. ``cancel`` is checked
+    before each chain and each utterance; once set, :class:`EvaluationCancelled`
+    is raised and nothing is returned, so no partial report can be written.
+    ``on_output(row, y)`` receives each aligned output (for listening to it).
+    """
     rows: list[UtteranceResult] = []
     summaries: list[ChainSummary] = []
     for name in chains:
         parse_chain(name)  # validate early, before loading anything
     for name in chains:
+        _check(cancel)
         chain = Chain(build_stages(name, chunk, codec_weights, vocoder_weights))
         chain_rows = []
         for path in files:
-            chain_rows.append(score_utterance(name, chain, path, block))
+            _check(cancel)
+            row, y = run_utterance(name, chain, path, block)
+            chain_rows.append(row)
+            if on_output is not None:
+                on_output(row, y)
             if progress is not None:
                 progress()
         rows += chain_rows
         summaries.append(summarize(name, chain, chain_rows))
     return rows, summaries
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise EvaluationCancelled("evaluation cancelled")
 
 
 def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> ChainSummary:
