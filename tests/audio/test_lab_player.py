@@ -136,6 +136,7 @@ def test_player_plays_and_flips_on_a_jack_server(jack_server, portaudio_released
     assert 0.3 * 48_000 < flip < 1.9 * 48_000
     assert not err_a[:flip].any()  # the original, exactly, up to the flip
     after = flip + int(0.015 * 48_000) + 2
+    assert err_b[flip : flip + 360].mean() > 0.9  # gradual: for half the fade still a mix
     assert not err_b[after:].any()  # then the processed version at the same position
     around = slice(flip - 480, after + 480)
     steady = max(np.max(np.abs(np.diff(s[around]))) for s in (a48, b48))
