@@ -291,3 +291,55 @@ def test_config_rejects_unknown_keys(tmp_path):
     path.write_text('{"nonsense": 1}')
     with pytest.raises(ValueError):
         load_config(path, CODEC_DEFAULTS)
+
+
+def _tiny_codec_file(corpus, tmp_path) -> Path:
+    trainer = CodecTrainer(_codec_cfg(*corpus), tmp_path / "codec_run")
+    trainer.run(steps=1)
+    trainer.run_validation()
+    return trainer.export(tmp_path / "codec.safetensors")
+
+
+def test_codec_round_trip_matches_the_streaming_stage(corpus, tmp_path):
+    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec_stage import CodecStage
+    from engine.training.codec_input import CodecRoundTrip
+
+    path = _tiny_codec_file(corpus, tmp_path)
+    x = torch.from_numpy(AudioBank.from_names(corpus[0], ["fsdd8k_spk0_u0.flac"]).utterance(0))
+    got = CodecRoundTrip.from_file(str(path))(torch.stack([x[:3000], x[1000:4000]]))
+    stage = CodecStage(load_codec(path))
+    for row, start in ((0, 0), (1, 1000)):
+        want = stage.offline(x[start : start + 3000].numpy())
+        np.testing.assert_allclose(got[row].numpy(), want, atol=1e-5)
+
+
+def test_vocos_codec_input_changes_only_the_heard_rows(corpus, tmp_path):
+    cfg = _vocos_cfg(*corpus)
+    cfg["codec_input"] = {"weights": str(_tiny_codec_file(corpus, tmp_path)), "fraction": 0.5}
+    trainer = VocosTrainer(cfg, tmp_path / "run")
+    assert trainer.codec_rows == 2
+    x = torch.randn(4, trainer.crop_length) * 0.1
+    heard = trainer.codec_heard(x)
+    assert not torch.allclose(heard[:2], x[:2])
+    torch.testing.assert_close(heard[2:], x[2:], rtol=0, atol=0)
+    metrics = trainer.run_validation()
+    assert np.isfinite(metrics["val_codec_loss"])
+    assert metrics["val_codec_loss"] != metrics["val_loss"]
+    cfg["codec_input"]["fraction"] = 1.5
+    with pytest.raises(ValueError):
+        VocosTrainer(cfg, tmp_path / "bad")
+
+
+def test_vocos_init_weights_starts_from_a_trained_run(corpus, tmp_path):
+    cfg = _vocos_cfg(*corpus)
+    first = VocosTrainer(cfg, tmp_path / "a")
+    first.run(steps=3)
+    cfg["init_weights"] = str(tmp_path / "a" / "last.pt")
+    second = VocosTrainer(cfg, tmp_path / "b")
+    for p, q in zip(first.model.parameters(), second.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert second.step == 0  # weights only: a fresh run (optimiser, step, schedule)
+    cfg["model"] = {**cfg["model"], "dim": 24}
+    with pytest.raises(RuntimeError):
+        VocosTrainer(cfg, tmp_path / "c")

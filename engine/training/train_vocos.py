@@ -50,6 +50,7 @@ import torch
 
 from engine.models.vocos import VocosConfig, VocosGenerator
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
+from engine.training.codec_input import CodecRoundTrip
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
 from engine.training.discriminators import Discriminators, adversarial_losses
@@ -82,6 +83,8 @@ DEFAULTS: dict[str, Any] = {
     "val_every": 250,
     "ckpt_every_s": 180,
     "val_speakers": [],
+    "init_weights": "",
+    "codec_input": {"weights": "", "fraction": 0.0},
 }
 
 
@@ -110,6 +113,9 @@ class VocosTrainer(Trainer):
                 f"target_delay must be in 0..{self.model_config.context}, got {cfg['target_delay']}"
             )
         self.model = VocosGenerator(self.model_config)
+        if cfg.get("init_weights"):
+            init_from(self.model, cfg["init_weights"])
+        self.codec, self.codec_rows = codec_input(cfg.get("codec_input") or {}, cfg["batch"])
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=cfg["lr"],
@@ -131,6 +137,7 @@ class VocosTrainer(Trainer):
         self.val_batch = torch.from_numpy(
             val_bank.batch(val_rng, cfg["val_segments"], self.crop_length)
         )
+        self.val_codec = self.codec(self.val_batch) if self.codec is not None else None
 
     @property
     def crop_length(self) -> int:
@@ -138,14 +145,19 @@ class VocosTrainer(Trainer):
         c = self.model_config
         return c.context + self.cfg["frames"] * c.hop
 
-    def generate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def generate(
+        self, x: torch.Tensor, heard: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Crop ``(B, 704 + 320 N)`` -> (prediction, target), both ``(B, 320 (N - skip))``.
 
-        The target is the input delayed by ``target_delay`` samples (taken
-        from the crop's history part, so it is real audio).
+        ``heard`` (default ``x``) is what the vocoder's mel analyses, e.g.
+        the codec's decoding of ``x``. The target is the clean input delayed
+        by ``target_delay`` samples (taken from the crop's history part, so
+        it is real audio).
         """
         c = self.model_config
-        history, audio = x[:, : c.context].clone(), x[:, c.context :]
+        heard = x if heard is None else heard
+        history, audio = heard[:, : c.context].clone(), heard[:, c.context :]
         mel = self.model.mel.step(audio, history)
         y = self.model(mel)
         start = c.context - self.cfg["target_delay"]
@@ -157,7 +169,7 @@ class VocosTrainer(Trainer):
         """Augmented batch -> (discriminator step) -> generator step."""
         c = self.cfg
         x = torch.from_numpy(self.augmenter.batch(c["batch"], self.crop_length))
-        y, target = self.generate(x)
+        y, target = self.generate(x, self.codec_heard(x))
         total, parts = self.loss(y, target)
         if c["adv_weight"] > 0:
             d_loss = adversarial_losses(self.disc, y.detach(), target, discriminator=True)[0]
@@ -177,16 +189,35 @@ class VocosTrainer(Trainer):
         parts.update(loss=float(total.detach()), grad_norm=float(grad_norm))
         return parts
 
+    def codec_heard(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with its first ``codec_rows`` crops replaced by their codec decoding."""
+        if self.codec is None or self.codec_rows == 0:
+            return x
+        heard = x.clone()
+        heard[: self.codec_rows] = self.codec(x[: self.codec_rows])
+        return heard
+
     def validate(self) -> dict[str, float]:
-        """Reconstruction loss on fixed held-out-speaker crops (no augmentation)."""
+        """Reconstruction loss on fixed held-out-speaker crops (no augmentation).
+
+        With codec input configured, ``val_codec_loss`` is the same loss when
+        the vocoder hears the codec's decoding (the codec+vocoder chain).
+        """
+        out = self._val_losses(self.val_batch, self.val_batch, "val_")
+        if self.val_codec is not None:
+            codec = self._val_losses(self.val_batch, self.val_codec, "val_codec_")
+            out["val_codec_loss"] = codec["val_codec_loss"]
+        return out
+
+    def _val_losses(self, clean: torch.Tensor, heard: torch.Tensor, prefix: str) -> dict:
         totals: dict[str, list[float]] = {}
-        for chunk in torch.split(self.val_batch, 16):
-            y, target = self.generate(chunk)
+        for x, h in zip(torch.split(clean, 16), torch.split(heard, 16), strict=True):
+            y, target = self.generate(x, h)
             total, parts = self.loss(y, target)
             parts["loss"] = float(total)
             for k, v in parts.items():
                 totals.setdefault(k, []).append(v)
-        return {f"val_{k}": float(np.mean(v)) for k, v in totals.items()}
+        return {f"{prefix}{k}": float(np.mean(v)) for k, v in totals.items()}
 
     def extra_state(self) -> dict[str, Any]:
         """Augmenter RNG and the discriminators with their optimiser."""
@@ -221,6 +252,34 @@ class VocosTrainer(Trainer):
         self.model.eval()
         save_vocos(self.model, path, info)
         return path
+
+
+def init_from(model: VocosGenerator, path: str | Path) -> None:
+    """Start from trained weights: a run file (``*.pt``) or our ``.safetensors``.
+
+    Fine-tuning (e.g. to a new ``target_delay`` or codec input) from a
+    trained vocoder converges far faster on a CPU than starting from random.
+    """
+    path = Path(path)
+    if path.suffix == ".pt":
+        state = torch.load(path, map_location="cpu", weights_only=True)["model"]
+    else:
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if "overlap_add" not in k]:
+        raise ValueError(f"{path}: weights do not fit {model.config}: {missing} {unexpected}")
+
+
+def codec_input(spec: dict[str, Any], batch: int) -> tuple[CodecRoundTrip | None, int]:
+    """The codec round trip and how many crops of each batch go through it."""
+    fraction = float(spec.get("fraction", 0.0))
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"codec_input.fraction must be in [0, 1], got {fraction}")
+    if not spec.get("weights") or fraction == 0.0:
+        return None, 0
+    return CodecRoundTrip.from_file(spec["weights"]), max(1, round(fraction * batch))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,49 @@
+"""Codec-decoded training input for the vocoder.
+
+In the ``codec+vocoder`` chain the vocoder never hears clean speech: it
+gets the mel of what the codec decoded. A vocoder trained only on clean
+mel reproduces the codec's artefacts and adds its own, so the chain scored
+below the codec alone (PESQ-WB 1.40 vs 1.47 on the held-out speakers).
+Feeding part of each batch through the codec, while the target stays the
+clean input, teaches the vocoder to undo some of those artefacts.
+
+The round trip is the OaS form of :class:`engine.models.codec_stage.CodecStage`
+(same windows, same kept halves), batched over all windows of all crops:
+batched kernels round differently from the stage's one-window steps
+(~1e-6), which does not matter for training.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from engine.models.codec_checkpoint import load_codec
+from engine.models.tiny_codec import TinyTransformerCodec
+
+
+class CodecRoundTrip:
+    """``(B, L)`` clean crops -> ``(B, L)`` codec output, aligned with the input."""
+
+    def __init__(self, model: TinyTransformerCodec) -> None:
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.window = model.config.window
+        self.hop = model.config.hop
+        self.context = self.window - self.hop
+
+    @classmethod
+    def from_file(cls, path: str) -> CodecRoundTrip:
+        """Load the codec weights at ``path`` (any format :func:`load_codec` reads)."""
+        return cls(load_codec(path))
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Overlap-save encode/decode of every crop; shape and alignment kept."""
+        batch, length = x.shape
+        steps = -(-length // self.hop)
+        xp = x.new_zeros(batch, self.context + steps * self.hop)
+        xp[:, self.context : self.context + length] = x
+        windows = xp.unfold(1, self.window, self.hop).reshape(-1, self.window)
+        decoded = self.model.decode(self.model.encode(windows))[:, self.context :]
+        return decoded.reshape(batch, steps * self.hop)[:, :length].clone()
