@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from engine.audio.player import ABMixer, PairPlayer
+from tests.audio.jack_recorder import Recorder, portaudio_released  # noqa: F401 (fixture)
 
 SR = 16_000
 
@@ -67,39 +68,8 @@ def test_bad_arguments_are_refused():
         PairPlayer().play()  # nothing loaded
 
 
-class Recorder:
-    """A JACK client recording the player's first output port from the moment it connects."""
-
-    def __init__(self, server, source_client, seconds):
-        import jack
-
-        self.client = jack.Client("svlabrec", servername=server, no_start_server=True)
-        self.port = self.client.inports.register("in")
-        self.rec = np.zeros(int(seconds * 48_000), np.float32)
-        self.n = 0
-        self.client.set_process_callback(self._process)
-        self.client.activate()
-        self.source = source_client
-
-    def _process(self, frames):
-        k = min(frames, self.rec.size - self.n)
-        if k > 0:
-            self.rec[self.n : self.n + k] = self.port.get_array()[:k]
-            self.n += k
-
-    def connect(self, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while not (outs := self.client.get_ports(f"{self.source}:out_", is_output=True)):
-            assert time.monotonic() < deadline, "the player's JACK ports never appeared"
-            time.sleep(0.01)
-        self.client.connect(outs[0], self.port)
-
-    def close(self):
-        self.client.deactivate()
-        self.client.close()
-
-
-def test_player_plays_and_flips_on_a_jack_server(jack_server, portaudio_released):
+@pytest.mark.usefixtures("portaudio_released")
+def test_player_plays_and_flips_on_a_jack_server(jack_server):
     import soxr
 
     lead = np.zeros(int(0.3 * SR), np.float32)  # the recorder connects once the ports exist
@@ -141,14 +111,3 @@ def test_player_plays_and_flips_on_a_jack_server(jack_server, portaudio_released
     around = slice(flip - 480, after + 480)
     steady = max(np.max(np.abs(np.diff(s[around]))) for s in (a48, b48))
     assert np.max(np.abs(np.diff(heard[around]))) < 1.3 * steady  # no click at the flip
-
-
-@pytest.fixture
-def portaudio_released(monkeypatch):
-    """Leave JACK before the test server stops: PortAudio aborts at exit otherwise."""
-    yield
-    import sounddevice as sd
-
-    sd._terminate()
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", "svnone")  # re-initialise without a JACK client
-    sd._initialize()
