@@ -206,7 +206,10 @@ def _load_safetensors(path: Path) -> TinyTransformerCodec:
     except Exception as exc:  # SafetensorError and I/O errors alike
         msg = f"truncated or corrupt safetensors file: {_first_line(exc)}"
         raise CheckpointError(path, msg) from None
-    return model_from_state_dict(tensors, _config_from_metadata(path, meta), path)
+    model = model_from_state_dict(tensors, _config_from_metadata(path, meta), path)
+    info = json.loads(meta[METADATA_KEY]).get("info")
+    model.checkpoint_info = info if isinstance(info, dict) else {}
+    return model
 
 
 def _config_from_metadata(path: Path, meta: Mapping[str, str]) -> CodecConfig:

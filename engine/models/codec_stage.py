@@ -16,6 +16,13 @@ The streaming :meth:`CodecStage.step` keeps the last C input samples as
 context, so step k sees the same window; the FIFO of :class:`HopStage` adds
 one hop of delay: ``latency == hop`` (240 samples, 15 ms) and
 ``process()`` output equals ``offline`` delayed by 240 samples.
+
+Trained weights may also have learned a small delay of their own (our
+shipped codec reproduces input sample n at output n + 8, found by
+cross-correlation on held-out speech). Such weights record it as
+``info["output_delay_samples"]``; the stage then declares
+``latency = hop + model_delay`` and :meth:`CodecStage.offline` removes it,
+so that every chain stays sample-aligned with its input.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.dsp.start_gate import StartGate
 from engine.models.fast_codec import FastCodec
 from engine.models.tiny_codec import TinyTransformerCodec
 from engine.stage import HopStage
@@ -45,6 +53,9 @@ class CodecStage(HopStage):
         cfg = model.config
         super().__init__(cfg.hop)
         self.model = model.eval()
+        self.model_delay = output_delay(model)
+        # What the codec emits before its first input sample is a start-up transient.
+        self._gate = StartGate(self.model_delay)
         self.window = cfg.window
         self.context = cfg.window - cfg.hop
         self._buf = np.zeros(self.window, dtype=np.float32)
@@ -82,14 +93,15 @@ class CodecStage(HopStage):
         buf[: self.context] = buf[self.hop :]
         buf[self.context :] = hop_in
         if self.fast is not None:
-            return self.fast.hop(self._buf_t)[0].numpy()
+            return self._gate(self.fast.hop(self._buf_t)[0].numpy())
         with torch.inference_mode():
             y = self.model.decode(self.model.encode(self._buf_t.to(self._device)))
-        return y[0, self.context :].cpu().numpy()
+        return self._gate(y[0, self.context :].cpu().numpy())
 
     def reset_state(self) -> None:
         """Forget the context (back to the zeros that precede a stream)."""
         self._buf.fill(0.0)
+        self._gate.reset()
 
     def offline(self, x: np.ndarray) -> np.ndarray:
         """Whole-signal overlap-save (see the module docstring).
@@ -101,9 +113,14 @@ class CodecStage(HopStage):
         differs from :meth:`step` by float rounding (~1e-8).
         """
         x = np.asarray(x, dtype=np.float32).reshape(-1)
-        n = x.shape[0]
+        n, d = x.shape[0], self.model_delay
         if n == 0:
             return x.copy()
+        return self._offline_raw(np.concatenate([x, np.zeros(d, np.float32)]))[d : d + n]
+
+    def _offline_raw(self, x: np.ndarray) -> np.ndarray:
+        """Overlap-save of ``x`` without removing the model's own delay."""
+        n = x.shape[0]
         steps = -(-n // self.hop)
         xp = np.zeros(self.context + steps * self.hop, dtype=np.float32)
         xp[self.context : self.context + n] = x
@@ -123,3 +140,12 @@ class CodecStage(HopStage):
     def _encode_one(self, window: torch.Tensor) -> torch.Tensor:
         """One window (window,) -> codes (1, n_codebooks, T), as :meth:`step` computes them."""
         return self.model.encode(window.reshape(1, -1).clone().to(self._device))
+
+
+def output_delay(model: TinyTransformerCodec) -> int:
+    """Samples by which ``model``'s decoded output lags its input, as recorded in its file."""
+    info = getattr(model, "checkpoint_info", None) or {}
+    delay = int(info.get("output_delay_samples", 0))
+    if not 0 <= delay < model.config.hop:
+        raise ValueError(f"implausible codec output delay {delay} samples recorded in the weights")
+    return delay
