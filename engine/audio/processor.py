@@ -1,12 +1,13 @@
 """The live signal path, block by block, without any I/O (testable offline).
 
     input (device rate, mono) -> input gain -> dry history
-                              -> down-sample to 16 kHz -> wet nodes (codec, vocoder, ...)
+                              -> down-sample to 16 kHz -> wet nodes (codec, vocoder, opus, ...)
     heard tap (+ crossfade from the previous one) -> output gain / mute -> limiter
 
-Every tap is read at the same *aligned latency* (the largest wet delay), so
-A/B comparisons are time-aligned and switching only crossfades (equal
-power) between aligned signals. A switch to a tap whose node is not running
+Only the nodes of the taps in the A/B slots (after bypasses) run. Every tap
+is read at the same *aligned latency* (the delay of the slowest tap in the
+two slots), so A/B comparisons are time-aligned and switching only
+crossfades (equal power) between aligned signals. A switch to a tap whose node is not running
 yet (cold start after a bypass change, a new chunk size or new weights)
 waits until that node's output is warm, then fades. Settings arrive as an
 immutable :class:`MixSettings`; changes apply at the next block boundary.
@@ -21,12 +22,12 @@ import numpy as np
 
 from engine.audio.nodes import PAD, DryNode, WetNode
 from engine.audio.taps import (
-    PARENT,
+    STAGE_KINDS,
     TAPS,
     StageSet,
-    available_taps,
     check_tap,
-    tap_for,
+    effective_tap,
+    parent_tap,
     tap_stages,
 )
 from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
@@ -38,7 +39,10 @@ SLOTS = ("A", "B")
 
 @dataclass(frozen=True)
 class MixSettings:
-    """What the listener chose; the engine swaps in a new instance per change."""
+    """What the listener chose; the engine swaps in a new instance per change.
+
+    Slots hold any tap (see :mod:`engine.audio.taps`), stored by canonical name.
+    """
 
     slot_a: str = "dry"
     slot_b: str = "codec+vocoder"
@@ -51,11 +55,11 @@ class MixSettings:
     loudness_match: bool = False
 
     def __post_init__(self) -> None:
-        check_tap(self.slot_a)
-        check_tap(self.slot_b)
+        object.__setattr__(self, "slot_a", check_tap(self.slot_a))
+        object.__setattr__(self, "slot_b", check_tap(self.slot_b))
         if self.selected not in SLOTS:
             raise ValueError(f"selected must be one of {SLOTS}, got {self.selected!r}")
-        unknown = set(self.bypass) - {"codec", "vocoder"}
+        unknown = set(self.bypass) - set(STAGE_KINDS)
         if unknown:
             raise ValueError(f"cannot bypass unknown stage(s) {sorted(unknown)}")
         for name in ("input_gain_db", "output_gain_db"):
@@ -97,17 +101,15 @@ class Processor:
         if not 5.0 <= crossfade_ms <= 50.0:
             raise ValueError(f"crossfade_ms must be 5..50, got {crossfade_ms}")
         self.rate = int(rate)
-        self.chain = chain
-        self.taps = available_taps(chain)
-        self.kinds = {k for t in self.taps for k in tap_stages(t)}
+        self.chain = check_tap(chain)
         self.quality = quality
         self.warm_all = warm_all
         self.max_block = int(max_block)
         self._history = int(0.6 * self.rate) + self.max_block
         self.dry = DryNode(self._history)
-        wet = len(self.taps) > 1
-        self.down = make_resampler(self.rate, SAMPLE_RATE, quality) if wet else None
-        self.up_delay = make_resampler(SAMPLE_RATE, self.rate, quality).delay if wet else 0.0
+        # Always running, so that a tap assigned mid-stream starts on a known grid.
+        self.down = make_resampler(self.rate, SAMPLE_RATE, quality)
+        self.up_delay = make_resampler(SAMPLE_RATE, self.rate, quality).delay
         self._j = 0  # 16 kHz samples produced by the down-sampler
         self.nodes: dict[str, WetNode] = {}
         self.stage_set: StageSet | None = None
@@ -119,7 +121,7 @@ class Processor:
         self.fade = Crossfade(max(1, int(crossfade_ms * 1e-3 * self.rate)))
         self.limiter = Limiter(db_to_gain(ceiling_db), self.rate)
         self.levels: dict[str, LevelTracker] = {"dry": LevelTracker(self.rate)}
-        self.settings = settings or MixSettings(slot_b=self.taps[-1])
+        self.settings = settings or MixSettings(slot_b=self.chain)
         self.heard = Source(self.dry, 0, GainRamp(ramp))
         self.fading_from: Source | None = None
         self.pending: Source | None = None
@@ -135,6 +137,8 @@ class Processor:
         self.settings = settings
         self.in_gain.set(db_to_gain(settings.input_gain_db))
         self.out_gain.set(0.0 if settings.mute else db_to_gain(settings.output_gain_db))
+        if self.stage_set is not None:
+            self.align = self._aligned_latency(self.stage_set)
         self._retarget()
 
     def install(self, stage_set: StageSet, immediate: bool = False) -> None:
@@ -154,19 +158,24 @@ class Processor:
         """The tap now reaching the output (after any fade)."""
         return self.heard.node.tap
 
-    def wanted_tap(self) -> str:
-        """The tap the settings ask for, given bypasses and the chain."""
+    def wanted_tap(self) -> str | None:
+        """The tap the settings ask for, given bypasses; None while its stages are built."""
         s = self.settings
         if s.master_bypass:
             return "dry"
         tap = s.slot_a if s.selected == "A" else s.slot_b
         return self._reachable(tap, s.bypass)
 
-    def _reachable(self, tap: str, bypass) -> str:
-        tap = tap_for(k for k in tap_stages(tap) if k in self.kinds and k not in bypass)
-        if tap != "dry" and (self.stage_set is None or tap not in self.stage_set.stages):
+    def _reachable(self, tap: str, bypass) -> str | None:
+        """``tap`` after bypasses; dry without stages, None if not built (yet)."""
+        tap = effective_tap(tap, bypass)
+        if tap == "dry" or self.stage_set is None:
             return "dry"
-        return tap
+        return tap if tap in self.stage_set.stages else None
+
+    def slot_taps(self) -> tuple[str, str]:
+        """What slots A and B hold (canonical tap names)."""
+        return self.settings.slot_a, self.settings.slot_b
 
     # -- latency -----------------------------------------------------------------
     def tap_delay(self, stage_set: StageSet, tap: str) -> float:
@@ -177,10 +186,19 @@ class Processor:
         path = stage_set.path_latency(tap)
         return PAD + self.up_delay + (path + self.down.delay) * ratio
 
+    def slowest_tap(self, stage_set: StageSet | None = None) -> str:
+        """The slot tap with the largest latency (built ones; bypasses do not count)."""
+        stage_set = stage_set or self.stage_set
+        built = [t for t in self.slot_taps() if stage_set is not None and t in stage_set.stages]
+        return max(built, key=lambda t: self.tap_delay(stage_set, t), default="dry")
+
     def _aligned_latency(self, stage_set: StageSet) -> int:
-        worst = max((self.tap_delay(stage_set, t) for t in stage_set.stages), default=0.0)
+        """The slowest slot tap's delay: every tap is read at it, whatever is bypassed."""
+        tap = self.slowest_tap(stage_set)
+        if tap == "dry":
+            return 0
         slack = 0.0 if self.rate % SAMPLE_RATE == 0 else 0.5
-        return int(math.ceil(worst + slack - 1e-9))
+        return int(math.ceil(self.tap_delay(stage_set, tap) + slack - 1e-9))
 
     # -- processing ------------------------------------------------------------------
     def process(self, x: np.ndarray) -> np.ndarray:
@@ -195,16 +213,15 @@ class Processor:
         self.in_gain.apply(x)
         self.dry.run(x)
         self.levels["dry"].update(x)
-        if self.down is not None:
-            x16 = self.down.process(x)
-            self._j += x16.shape[0]
-            outs: dict[str, np.ndarray] = {}
-            for node in list(self.nodes.values()):
-                feed = x16 if node.parent is None else outs[node.parent.key]
-                outs[node.key] = node.run(feed, n)
-                self.levels.setdefault(node.key, LevelTracker(self.rate)).update(
-                    node.history.read(n, 0)
-                )
+        x16 = self.down.process(x)
+        self._j += x16.shape[0]
+        outs: dict[str, np.ndarray] = {}
+        for node in list(self.nodes.values()):
+            feed = x16 if node.parent is None else outs[node.parent.key]
+            outs[node.key] = node.run(feed, n)
+            self.levels.setdefault(node.key, LevelTracker(self.rate)).update(
+                node.history.read(n, 0)
+            )
         out = self._mix(n)
         self.out_gain.apply(out)
         self.limiter.process(out)
@@ -229,7 +246,12 @@ class Processor:
 
     # -- switching ---------------------------------------------------------------------
     def _retarget(self) -> None:
-        desired = self._source_for(self.wanted_tap())
+        tap = self.wanted_tap()
+        if tap is None:  # its stages are being built: keep playing what plays
+            self.pending = None
+            self._update_nodes()
+            return
+        desired = self._source_for(tap)
         if desired.key == self.heard.key:
             self.pending = None
         elif self.pending is None or self.pending.key != desired.key:
@@ -262,8 +284,8 @@ class Processor:
         key = f"{tap}@{self.stage_set.generation}"
         node = self.nodes.get(key)
         if node is None:
-            parent_tap = PARENT[tap]
-            parent = self._node(parent_tap) if parent_tap else None
+            feeder = parent_tap(tap)
+            parent = self._node(feeder) if feeder else None
             node = WetNode(
                 key,
                 tap,
@@ -290,7 +312,7 @@ class Processor:
             wanted = {self._reachable(t, s.bypass) for t in (s.slot_a, s.slot_b)}
             if self.warm_all:
                 wanted |= set(self.stage_set.stages)
-            for tap in wanted - {"dry"}:
+            for tap in wanted - {"dry", None}:
                 keep.add(self._node(tap).key)
         closure = set(keep)
         for key in keep:
@@ -338,28 +360,35 @@ class Processor:
 
     # -- reporting -------------------------------------------------------------------------
     def stage_latency_ms(self) -> dict[str, float]:
-        """Algorithmic latency of each stage kind of the current set, in ms."""
+        """Stage latencies of the slowest slot tap (the one setting the alignment), in ms.
+
+        ``"codec"`` is its codec stage, ours or a reference one; ``"vocoder"`` its vocoder.
+        """
         out: dict[str, float] = {}
-        if self.stage_set is not None:
-            for stage in self.stage_set.stages.values():
-                out[stage.name] = max(
-                    out.get(stage.name, 0.0), 1000.0 * stage.latency / SAMPLE_RATE
-                )
+        if self.stage_set is None:
+            return out
+        for tap in self.stage_set.path(self.slowest_tap()):
+            stage = self.stage_set.stages[tap]
+            kind = "vocoder" if tap_stages(tap)[-1] == "vocoder" else "codec"
+            out[kind] = 1000.0 * stage.latency / SAMPLE_RATE
         return out
 
     def resampler_latency_ms(self) -> float:
         """Down + up resampler delay plus alignment padding, in ms."""
-        if self.down is None:
-            return 0.0
         ratio = self.rate / SAMPLE_RATE
         return 1000.0 * (PAD + self.up_delay + self.down.delay * ratio) / self.rate
 
     def node_labels(self) -> dict[str, str]:
         """Readable stage label of each running node (for timings)."""
+        vocoders = sum(node.kind == "vocoder" for node in self.nodes.values())
         out = {}
         for key, node in self.nodes.items():
-            dry_vocoder = node.tap == "vocoder" and "codec" in self.kinds
-            out[key] = "vocoder (dry tap)" if dry_vocoder else node.kind
+            label = node.kind
+            if node.kind == "vocoder" and node.parent is None and vocoders > 1:
+                label = "vocoder (dry tap)"
+            elif node.kind == "vocoder" and node.parent is not None and node.parent.kind != "codec":
+                label = f"vocoder after {node.parent.kind}"
+            out[key] = label
         return out
 
 

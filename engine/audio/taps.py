@@ -1,19 +1,28 @@
 """Taps: the signals a listener compares, and the stages that make them.
 
-A *tap* is a point of the chain one can listen to: ``dry``, ``codec``,
-``vocoder`` (the vocoder alone, on the dry signal) and ``codec+vocoder``.
-Per-stage bypass and master bypass map a selected tap to the one actually
-heard (:func:`effective_tap`).
+A *tap* is any chain :func:`engine.chain.parse_chain` accepts, named by its
+canonical form: ``dry``, ``codec``, ``vocoder`` (the vocoder alone, on the
+dry signal), ``codec+vocoder``, a reference codec (``opus@9.3/20ms``,
+``mulaw@64`` ...) or a reference codec feeding the vocoder
+(``opus@12/20ms+vocoder``). Per-stage bypass (of the Tiny ``codec`` and the
+``vocoder``) and master bypass map a selected tap to the one actually heard
+(:func:`effective_tap`).
 
-A :class:`StageSet` is one *generation* of stage instances, one per wet tap
-(each tap's last stage; ``codec+vocoder`` is fed by the ``codec`` tap). It is
-built and warmed off the audio thread (:func:`build_stage_set`); a chunk
-change or a weight swap builds a new generation and the engine crossfades
-to it.
+A tap's stages form a path: its last stage is fed by the tap made of the
+stages before it (:func:`parent_tap`), so ``codec+vocoder`` shares the
+``codec`` stage, and ``opus@12/20ms+vocoder`` the Opus one.
+
+A :class:`StageSet` is one *generation* of stage instances, one per tap
+(that tap's last stage). It is built and warmed off the audio thread
+(:func:`build_stage_set`) for the taps in the A/B slots and what their
+bypasses reach (:func:`needed_taps`), not for every possible tap; assigning
+another tap adds its stages to the generation. A chunk change or a weight
+swap builds a new generation and the engine crossfades to it.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,18 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.chain import chain_name, parse_chain
+from engine.dsp.reference_stages import build_reference, is_reference
 from engine.stage import HopStage
 
+#: The taps of our own models (keys 1-4 in the GUI).
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
+#: Stage kinds that can be bypassed live.
 STAGE_KINDS = ("codec", "vocoder")
-_TAP_STAGES = {
-    "dry": (),
-    "codec": ("codec",),
-    "vocoder": ("vocoder",),
-    "codec+vocoder": ("codec", "vocoder"),
-}
-# Which tap feeds each wet tap's last stage (None: the 16 kHz input).
-PARENT = {"codec": None, "vocoder": None, "codec+vocoder": "codec"}
 
 WARM_STEPS = 5
 
@@ -41,30 +46,34 @@ StageFactory = Callable[[str, int], HopStage]
 
 
 def check_tap(tap: str) -> str:
-    """Return ``tap`` if it is a known tap name, else raise ValueError."""
-    if tap not in TAPS:
-        raise ValueError(f"unknown tap '{tap}'; choose one of: {', '.join(TAPS)}")
-    return tap
+    """The canonical name of ``tap`` (``'opus@9.3'`` -> ``'opus@9.3/20ms'``); ValueError if bad."""
+    try:
+        return chain_name(parse_chain(tap))
+    except ValueError as exc:
+        raise ValueError(f"unknown tap '{tap}': {exc}") from exc
 
 
 def tap_stages(tap: str) -> tuple[str, ...]:
     """Stage kinds a tap runs through, in order."""
-    return _TAP_STAGES[check_tap(tap)]
+    return parse_chain(tap)
 
 
 def tap_for(stages: Iterable[str]) -> str:
-    """The tap made of exactly these stage kinds."""
-    given = set(stages)
-    want = tuple(k for k in STAGE_KINDS if k in given)
-    return next(t for t, s in _TAP_STAGES.items() if s == want)
+    """The tap made of exactly these stage kinds, in this order."""
+    return chain_name(tuple(stages))
+
+
+def parent_tap(tap: str) -> str | None:
+    """The tap whose output feeds ``tap``'s last stage (None: the 16 kHz input)."""
+    stages = tap_stages(tap)
+    return tap_for(stages[:-1]) if len(stages) > 1 else None
 
 
 def available_taps(chain: str) -> tuple[str, ...]:
-    """Taps a chain offers: every subset of its stages, dry first, full chain last."""
-    from engine.chain import parse_chain
-
+    """Taps a chain offers: every subset of its stages in order, dry first, full chain last."""
     kinds = parse_chain(chain)
-    return tuple(t for t in TAPS if set(_TAP_STAGES[t]) <= set(kinds))
+    subsets = (c for r in range(len(kinds) + 1) for c in itertools.combinations(kinds, r))
+    return tuple(tap_for(c) for c in subsets)
 
 
 def effective_tap(tap: str, bypassed: Iterable[str] = (), master_bypass: bool = False) -> str:
@@ -73,6 +82,23 @@ def effective_tap(tap: str, bypassed: Iterable[str] = (), master_bypass: bool = 
         return "dry"
     skip = set(bypassed)
     return tap_for(k for k in tap_stages(tap) if k not in skip)
+
+
+def needed_taps(taps: Iterable[str]) -> tuple[str, ...]:
+    """Wet taps whose stages must exist so that ``taps`` can be heard under any bypass.
+
+    Each tap with any subset of its bypassable stages removed, plus the
+    taps feeding them; parents come before children.
+    """
+    out: set[str] = set()
+    for tap in taps:
+        kinds = tap_stages(tap)
+        optional = [k for k in kinds if k in STAGE_KINDS]
+        for r in range(len(optional) + 1):
+            for skip in itertools.combinations(optional, r):
+                kept = tuple(k for k in kinds if k not in skip)
+                out.update(tap_for(kept[:i]) for i in range(1, len(kept) + 1))
+    return tuple(sorted(out, key=lambda t: (len(tap_stages(t)), t)))
 
 
 @dataclass
@@ -84,21 +110,22 @@ class StageSet:
     stages: dict[str, HopStage] = field(default_factory=dict)
     step_ms: dict[str, float] = field(default_factory=dict)  # measured at warm-up
 
+    def path(self, tap: str) -> list[str]:
+        """The taps on ``tap``'s path, itself first, that this set has stages for."""
+        out: list[str] = []
+        node: str | None = tap
+        while node is not None and node in self.stages:
+            out.append(node)
+            node = parent_tap(node)
+        return out
+
     def path_latency(self, tap: str) -> int:
         """Algorithmic latency of a tap at 16 kHz (its stages' latencies add)."""
-        total = 0
-        while tap in self.stages:
-            total += self.stages[tap].latency
-            tap = PARENT[tap] or ""
-        return total
+        return sum(self.stages[t].latency for t in self.path(tap))
 
     def path_step_ms(self, tap: str) -> float:
         """Measured time of one step of every stage on a tap's path (worst case: all at once)."""
-        total = 0.0
-        while tap in self.stages:
-            total += self.step_ms.get(tap, 0.0)
-            tap = PARENT[tap] or ""
-        return total
+        return sum(self.step_ms.get(t, 0.0) for t in self.path(tap))
 
     def metric(self, name: str) -> float | None:
         """A numeric property of the codec stage (e.g. ``bitrate_bps``), if present."""
@@ -106,12 +133,25 @@ class StageSet:
         value = getattr(codec, name, None) if codec is not None else None
         return float(value) if isinstance(value, int | float) else None
 
+    def merged(self, extra: StageSet) -> StageSet:
+        """The same generation with ``extra``'s stages added (taps assigned since it was built)."""
+        stages = {**extra.stages, **self.stages}
+        step_ms = {**extra.step_ms, **self.step_ms}
+        return StageSet(self.generation, self.chunk, stages, step_ms)
+
 
 def build_stage_set(
-    chain: str, chunk: int, factory: StageFactory, generation: int, warm: bool = True
+    taps: str | Iterable[str],
+    chunk: int,
+    factory: StageFactory,
+    generation: int,
+    warm: bool = True,
 ) -> StageSet:
-    """Create (and warm up) one stage per wet tap of ``chain``.
+    """Create (and warm up) one stage per wet tap.
 
+    ``taps`` is a chain (every tap it offers, see :func:`available_taps`)
+    or the taps to build (with what feeds them, see :func:`needed_taps`).
+    Our models come from ``factory``; reference codecs are built by name.
     Warm-up runs each stage for a few hops of quiet noise, then resets it,
     so the first real step does not pay for lazy initialisation on the audio
     path; the median step time is kept in ``step_ms`` (the engine sizes its
@@ -119,12 +159,12 @@ def build_stage_set(
     """
     if not 1 <= chunk <= 10:
         raise ValueError(f"chunk must be 1..10 frames, got {chunk}")
+    wanted = available_taps(taps) if isinstance(taps, str) else tuple(taps)
     out = StageSet(generation=generation, chunk=chunk)
     rng = np.random.default_rng(0)
-    for tap in available_taps(chain):
-        if tap == "dry":
-            continue
-        stage = factory(tap_stages(tap)[-1], chunk)
+    for tap in needed_taps(wanted):
+        kind = tap_stages(tap)[-1]
+        stage = build_reference(kind) if is_reference(kind) else factory(kind, chunk)
         if warm:
             times = []
             for _ in range(WARM_STEPS):
