@@ -23,7 +23,10 @@ def _check_chunk(chunk: int) -> None:
 
 @dataclass(frozen=True)
 class Start:
-    """Open the devices and run ``chain`` (restarts if already running)."""
+    """Open the devices and run (restarts if already running).
+
+    ``chain`` is what slot B holds unless an ``AssignTap`` put something there.
+    """
 
     stream: StreamSpec = field(default_factory=StreamSpec)
     chain: str = "codec,vocoder"
@@ -61,7 +64,11 @@ class SelectSlot:
 
 @dataclass(frozen=True)
 class AssignTap:
-    """Put a tap (dry, codec, vocoder, codec+vocoder) on slot A or B."""
+    """Put a tap on slot A or B: any chain (dry, codec, vocoder, codec+vocoder, opus@12, ...).
+
+    The tap is kept by its canonical name (``opus@9.3`` -> ``opus@9.3/20ms``),
+    the name the snapshot reports.
+    """
 
     slot: str
     tap: str
@@ -69,7 +76,7 @@ class AssignTap:
     def __post_init__(self) -> None:
         if self.slot not in SLOTS:
             raise ValueError(f"slot must be one of {SLOTS}, got {self.slot!r}")
-        check_tap(self.tap)
+        object.__setattr__(self, "tap", check_tap(self.tap))
 
 
 @dataclass(frozen=True)
