@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from engine.models.codec_checkpoint import seeded_codec
 from engine.models.codec_stage import CodecStage
 from engine.models.tiny_codec import CodecConfig
+from tests.streaming import stream as stream_blocks
 
 HOP, WINDOW = 240, 480
 
@@ -25,13 +26,7 @@ def signal(n, seed=0):
 
 def stream(stage, x, blocks):
     stage.reset()
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        b = blocks[i % len(blocks)]
-        out.append(stage.process(x[pos : pos + b]))
-        pos += b
-        i += 1
-    return np.concatenate(out)
+    return stream_blocks(stage, x, blocks)
 
 
 def oas_by_hand(model, x):

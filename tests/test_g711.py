@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from engine.dsp import g711, metrics
 from engine.dsp.g711_stage import ALawStage, G711Stage, MuLawStage
+from tests.streaming import stream as _stream
 
 # (14-bit linear input, code, 14-bit decoded value) from G.711 Table 2a (μ-law):
 # segment edges 31, 95, 223, 479, 991, 2015, 4063; decoded midpoints.
@@ -115,16 +116,6 @@ def test_alaw_roundtrip_error_within_half_step_per_segment():
     assert np.all(err <= bound + 1e-3)
     for s in range(8):
         assert err[seg == s].max() > 0.9 * max(1.0, 2.0 ** (s - 1))
-
-
-def _stream(stage, x, blocks):
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        b = blocks[i % len(blocks)]
-        out.append(stage.process(x[pos : pos + b]))
-        pos += b
-        i += 1
-    return np.concatenate(out)
 
 
 def _noise(n=3000, seed=0):

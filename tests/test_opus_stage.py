@@ -12,6 +12,7 @@ from engine.dsp import metrics
 from engine.dsp.opus_codec import OpusCodec, OpusConfig, OpusUnavailableError, toc_bandwidth_hz
 from engine.dsp.opus_stage import OpusStage
 from tests.speech_fixture import make_speech
+from tests.streaming import stream
 
 BITRATES = (6_000, 9_300, 12_000, 16_000, 24_000, 32_000)
 # Minimum correlation of a decoded 440 Hz tone with the input at the declared
@@ -28,16 +29,6 @@ def speech(tmp_path_factory):
 
 def tone(n=16_000, freq=440.0):
     return (0.3 * np.sin(2 * np.pi * freq * np.arange(n) / 16_000)).astype(np.float32)
-
-
-def stream(stage, x, blocks):
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        b = blocks[i % len(blocks)]
-        out.append(stage.process(x[pos : pos + b]))
-        pos += b
-        i += 1
-    return np.concatenate(out)
 
 
 @pytest.mark.parametrize("bitrate", BITRATES)

@@ -3,6 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.stage import DryStage, HopStage
+from tests.streaming import stream
 
 
 class Square(HopStage):
@@ -25,16 +26,6 @@ class Square(HopStage):
         hops = pad.reshape(-1, self.hop)
         acc = np.cumsum(hops[:, 0].astype(np.float64)).astype(np.float32)
         return (hops**2 + acc[:, None]).reshape(-1)[:n].astype(np.float32)
-
-
-def stream(stage, x, blocks):
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        b = blocks[i % len(blocks)]
-        out.append(stage.process(x[pos : pos + b]))
-        pos += b
-        i += 1
-    return np.concatenate(out)
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,18 +9,13 @@ from engine.dsp.resample import (
     make_resampler,
     measure_delay,
 )
+from tests.streaming import stream as stream_blocks
 
 RATES = [(48000, 16000), (16000, 48000), (44100, 16000), (16000, 44100), (32000, 16000)]
 
 
 def stream(resampler, x, blocks=(256, 7, 1000, 1, 64)):
-    out, pos, i = [], 0, 0
-    while pos < len(x):
-        b = blocks[i % len(blocks)]
-        out.append(resampler.process(x[pos : pos + b]))
-        pos += b
-        i += 1
-    return np.concatenate(out)
+    return stream_blocks(resampler, x, blocks)
 
 
 @pytest.mark.parametrize("rates", RATES)
