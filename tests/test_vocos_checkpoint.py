@@ -151,6 +151,22 @@ def test_safetensors_round_trip(model, tmp_path):
     _same_output(loaded, model)
 
 
+def test_half_precision_file_is_half_the_size_and_sounds_the_same(model, tmp_path):
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    save_vocos(model, full)
+    save_vocos(model, half, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    a, b = load_vocos(full), load_vocos(half)
+    assert all(p.dtype == torch.float32 for p in b.parameters())
+    x = 0.3 * torch.randn(1, 320 * 8, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ya, yb = a.audio_offline(x), b.audio_offline(x)
+    snr = 10 * torch.log10(ya.pow(2).sum() / (ya - yb).pow(2).sum())
+    assert 50 < snr < 200  # rounded (not bit-exact), but far below audibility
+    with pytest.raises(ValueError, match="dtype"):
+        save_vocos(model, tmp_path / "x.safetensors", dtype=torch.bfloat16)
+
+
 def test_save_vocos_rejects_reserved_or_unserialisable_info(model, tmp_path):
     with pytest.raises(ValueError):
         save_vocos(model, tmp_path / "a.safetensors", info={"kind": "codec"})

@@ -89,12 +89,20 @@ def load_vocos(path: str | os.PathLike[str]) -> VocosGenerator:
 
 
 def save_vocos(
-    model: VocosGenerator, path: str | os.PathLike[str], info: dict | None = None
+    model: VocosGenerator,
+    path: str | os.PathLike[str],
+    info: dict | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> None:
     """Write ``model`` as our ``.safetensors`` format, atomically (temp file + rename).
 
     ``info`` (JSON-able, without ``kind``/``config``) is stored in the metadata.
+    ``dtype=torch.float16`` halves the file (weights are float32 again once
+    loaded; the rounding is far below what int8 inference already adds),
+    which is what lets a second bundled vocoder fit the size budget.
     """
+    if dtype not in (torch.float32, torch.float16):
+        raise ValueError(f"dtype must be float32 or float16, got {dtype}")
     info = dict(info or {})
     clash = {"kind", "config", "format_version"} & set(info)
     if clash:
@@ -105,7 +113,7 @@ def save_vocos(
     except TypeError as exc:
         raise ValueError(f"info is not JSON-serialisable: {exc}") from None
     tensors = {
-        k: v.detach().cpu().float().contiguous()
+        k: v.detach().cpu().to(dtype).contiguous()
         for k, v in model.state_dict().items()
         if k != OLA_KEY  # a fixed 4 MB identity: rebuilt on load, not stored
     }

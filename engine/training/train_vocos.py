@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
     "val_speakers": [],
     "init_weights": "",
     "codec_input": {"weights": "", "fraction": 0.0},
+    "export_half": False,
 }
 
 
@@ -250,7 +251,8 @@ class VocosTrainer(Trainer):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.model.eval()
-        save_vocos(self.model, path, info)
+        dtype = torch.float16 if self.cfg.get("export_half") else torch.float32
+        save_vocos(self.model, path, info, dtype=dtype)
         return path
 
 
