@@ -10,8 +10,9 @@ import logging
 
 from PySide6.QtCore import QByteArray, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
+from app.controllers.lab import LabController
 from app.controllers.live_controls import LiveControlsController
 from app.controllers.meters import MetersController
 from app.controllers.session import SessionController
@@ -21,6 +22,7 @@ from app.dialogs.loopback_dialog import LoopbackDialog
 from app.dialogs.models_dialog import ModelsDialog, describe
 from app.engine_client import STAGES, EngineClient
 from app.settings_store import SettingsStore
+from app.views.lab_view import LabView
 from app.views.main_view import MainView
 from engine.audio.metrics import Snapshot
 from engine.models.errors import CheckpointError
@@ -41,7 +43,12 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(*MIN_SIZE)
         self.client, self.settings = client, settings
         self.view = MainView()
-        self.setCentralWidget(self.view)
+        self.lab_view = LabView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.view, "&Live")
+        self.tabs.addTab(self.lab_view, "La&b")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
         self.models_dialog: ModelsDialog | None = None
         self.loopback_dialog: LoopbackDialog | None = None
         self.session = SessionController(
@@ -49,6 +56,7 @@ class MainWindow(QMainWindow):
         )
         self.live = LiveControlsController(self.view, client, settings, self)
         self.meters = MetersController(self.view, client.snapshot, parent=self)
+        self.lab = LabController(self.lab_view, settings, self._live_running, parent=self)
         self.meters.snapshot_seen.connect(self._on_snapshot)
         self.view.chain.models_requested.connect(self.open_models)
         self.view.latency.measure_requested.connect(self.open_loopback)
@@ -91,6 +99,15 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
+    def _live_running(self) -> bool:
+        return self.session.state in ("running", "starting")
+
+    def _tab_changed(self, index: int) -> None:
+        """The live A/B keys (1-4, Space) only act while the live view is shown."""
+        live = self.tabs.widget(index) is self.view
+        for shortcut in self.view.ab.shortcuts:
+            shortcut.setEnabled(live)
+
     def _toggle(self) -> None:
         if self.session.state in ("running", "starting"):
             self.session.stop()
@@ -120,6 +137,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         """Save, stop the meters and the stream, then close."""
         self.save_geometry()
+        self.lab.close()
         self.meters.stop()
         self.client.stop()
         super().closeEvent(event)
@@ -129,6 +147,8 @@ class MainWindow(QMainWindow):
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.session.on_snapshot(snap)
         self.live.on_snapshot(snap)
+        if self._live_running():
+            self.lab.stop_for_live()
         measured = snap.latency.measured_ms
         if measured is not None:
             self.view.latency.set_measured(measured)

@@ -25,6 +25,7 @@ from engine.stage import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_l1")
+METRIC_DIGITS = {"pesq_wb": 2, "stoi": 3, "si_sdr": 1, "mel_l1": 3}  # decimals shown in reports
 LAG_SEARCH = 4000  # samples beyond the declared latency searched by cross-correlation
 
 
@@ -202,7 +203,8 @@ def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> Chain
     )
 
 
-def _fmt(mean: float, half: float, digits: int) -> str:
+def format_mean_ci(mean: float, half: float, digits: int) -> str:
+    """``"2.41 ± 0.07"`` as in the Markdown report (``n/a`` for NaN; no ± for one value)."""
     if math.isnan(mean):
         return "n/a"
     if math.isnan(half):
@@ -218,11 +220,9 @@ def markdown_table(summaries: Sequence[ChainSummary]) -> str:
     )
     lines = []
     for s in summaries:
-        m, c = s.means, s.ci95
+        cells = [format_mean_ci(s.means[m], s.ci95[m], METRIC_DIGITS[m]) for m in METRICS]
         lines.append(
-            f"| {s.chain} | {s.n} | {_fmt(m['pesq_wb'], c['pesq_wb'], 2)} "
-            f"| {_fmt(m['stoi'], c['stoi'], 3)} | {_fmt(m['si_sdr'], c['si_sdr'], 1)} "
-            f"| {_fmt(m['mel_l1'], c['mel_l1'], 3)} | {s.bitrate_kbps:.1f} "
+            f"| {s.chain} | {s.n} | {' | '.join(cells)} | {s.bitrate_kbps:.1f} "
             f"| {s.latency_ms:.1f} | {s.rtf:.3f} | {'yes' if s.alignment_ok else 'NO'} |"
         )
     return head + "\n".join(lines) + "\n"

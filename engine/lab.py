@@ -33,7 +33,12 @@ def split_chains(text: str) -> list[str]:
     """
     names = [c.strip() for c in text.split(",") if c.strip()]
     for name in names:
-        parse_chain(name)
+        try:
+            parse_chain(name)
+        except ValueError as exc:
+            if name in str(exc):
+                raise
+            raise ValueError(f"chain '{name}': {exc}") from exc
     return names
 
 
