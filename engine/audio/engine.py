@@ -417,6 +417,7 @@ class Engine:
         self._lost_seen = 0
         self._under_seen = 0
         self._drift_dropped = 0
+        self._skew_settled = False
 
     def _margin_ms(self, start: cmd.Start, stage_set: StageSet | None) -> float:
         """The fixed margin asked for, or one sized from the stages' step time.
@@ -467,6 +468,8 @@ class Engine:
             self._fail(failure)
             return
         in_ring, out_ring = host.shared.in_ring, host.shared.out_ring
+        if not self._skew_settled:
+            self._skew_settled = host.settle_skew()
         self._adapt_margin(host)
         lost = in_ring.overrun_frames - self._lost_seen
         if lost:  # keep input and output indices in step
@@ -643,7 +646,7 @@ class Engine:
         if start is not None:
             out.update(chain=start.chain, block=start.stream.block, adaptive=start.adaptive)
         if info is not None and self._host is not None:
-            out["margin_ms"] = 1000.0 * (self._host.prefill - info.block) / info.rate
+            out["margin_ms"] = 1000.0 * (self._host.ring_latency() - info.block) / info.rate
             out["drift_dropped_frames"] = self._drift_dropped
             out.update(
                 rate=info.rate,

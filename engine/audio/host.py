@@ -60,6 +60,7 @@ class AudioHost:
         self._stderr: list[str] = []
         self._wake_r: int | None = None
         self.prefill = 0
+        self.skew_fill = 0  # silence added to make up for the start skew of two streams
 
     # -- life cycle ---------------------------------------------------------------
     def open(self, timeout: float = 15.0) -> StreamInfo:
@@ -116,6 +117,24 @@ class AudioHost:
         """Add ``frames`` to the output margin (inserts that much silence)."""
         self.shared.out_ring.write_silence(frames)
         self.prefill += frames
+
+    def settle_skew(self) -> bool:
+        """Two streams: give the ring back what the output played before the input began.
+
+        The output stream starts first and plays part of the prefill before
+        the first input frame arrives (on JACK exactly one period); left
+        alone, that skew comes off the engine's time budget and the latency
+        depends on the start order. Once the output callback has measured
+        the skew, as much silence is added, so the ring latency is
+        ``prefill`` in both stream modes. True once done (at once in duplex).
+        """
+        if self.info.duplex:
+            return True
+        if self.counter(shm.SKEWS) == 0:
+            return False
+        self.skew_fill = max(0, self.counter(shm.SKEW))
+        self.shared.out_ring.write_silence(self.skew_fill)
+        return True
 
     def _expect(self, kinds: set[str], timeout: float) -> dict:
         deadline = time.monotonic() + timeout
@@ -209,9 +228,10 @@ class AudioHost:
         """Frames from an input frame's arrival to the same frame's turn at the output.
 
         The prefill, less the skew between two separate streams (the output
-        stream may have played some of the prefill before input began).
+        stream may have played some of the prefill before input began), plus
+        the silence :meth:`settle_skew` added for it.
         """
-        return self.prefill - self.counter(shm.SKEW)
+        return self.prefill + self.skew_fill - self.counter(shm.SKEW)
 
     def counter(self, slot: int) -> int:
         """One of the host's shared counters (see :mod:`engine.audio.shm`)."""

@@ -27,11 +27,16 @@ CONTROL_SLOTS = 16
 STATE, CALLBACKS, IN_OVERFLOW, OUT_UNDERFLOW, IN_UNDERFLOW, OUT_OVERFLOW, LAST_CALLBACK_NS = range(
     7
 )
-# Written by the host's input callback when input and output are two streams:
-# output frames played minus input frames taken (0 in full duplex, by construction).
+# Written by the host's output callback when input and output are two streams:
+# output frames played minus input frames taken, at one instant (0 in full duplex).
 SKEW = 7
 # Written by the engine:
 GO, STOP = 8, 9
+# Two streams only. IN_PHASE (input callback): input frame index minus
+# monotonic time x rate, in 1/256 frames; SKEWS (output callback): how many
+# times SKEW was computed from it.
+IN_PHASE, SKEWS = 10, 11
+PHASE_UNIT = 256
 # STATE values
 STARTING, OPENED, RUNNING, STOPPED, FAILED = range(5)
 

@@ -8,7 +8,13 @@ model, log, or take a lock.
 
 One full-duplex stream is used when PortAudio accepts the device pair (the
 input and output then share one clock and the latency is exact); otherwise
-an input and an output stream run side by side.
+an input and an output stream run side by side, and the output callback
+measures how far the output runs ahead of the input (``shm.SKEW``).
+
+On JACK the streams are opened without a fixed block size: the callbacks
+then get JACK's own period directly. With a fixed size PortAudio's buffer
+processor adds one period of latency to a full-duplex stream (measured:
+128 frames at ``-p 128``) even when that size equals the period.
 """
 
 from __future__ import annotations
@@ -80,6 +86,16 @@ class StreamInfo:
     output_name: str
 
 
+def is_jack(device: DeviceInfo) -> bool:
+    """True for a device of PortAudio's JACK host API."""
+    return "jack" in device.hostapi.lower()
+
+
+def jack_period(device: DeviceInfo, rate: int) -> int:
+    """JACK's period in frames: PortAudio's JACK host reports it as the default latency."""
+    return max(1, round(device.default_low_output_latency * rate))
+
+
 class DeviceStream:
     """Open the device(s) for ``spec``; callbacks feed ``block``'s rings."""
 
@@ -101,11 +117,16 @@ class DeviceStream:
         self._scratch_in = np.zeros(max(8192, 2 * spec.block), np.float32)
         self._scratch_out = np.zeros(max(8192, 2 * spec.block), np.float32)
         self._in_scale = np.float32(1.0 / in_ch)
-        self._streams = self._open(spec, dev_in, dev_out, rate, in_ch, out_ch)
+        self._rate = float(rate)
+        jack = is_jack(dev_in) and is_jack(dev_out)
+        block_frames = jack_period(dev_out, rate) if jack else spec.block
+        # On JACK both streams run in the same cycles: the skew is whole periods.
+        self._skew_quantum = block_frames if jack else 1
+        self._streams = self._open(spec, dev_in, dev_out, rate, in_ch, out_ch, jack)
         lat_in, lat_out = self._latencies()
         self.info = StreamInfo(
             rate,
-            spec.block,
+            block_frames,
             in_ch,
             out_ch,
             lat_in,
@@ -123,9 +144,11 @@ class DeviceStream:
         rate: int,
         in_ch: int,
         out_ch: int,
+        jack: bool = False,
     ) -> list:
         sd = self._sd
-        common = dict(samplerate=rate, blocksize=spec.block, dtype="float32", latency=spec.latency)
+        block = 0 if jack else spec.block  # 0: the host's own period (see the module doc)
+        common = dict(samplerate=rate, blocksize=block, dtype="float32", latency=spec.latency)
         if spec.duplex:
             try:
                 return [
@@ -204,13 +227,29 @@ class DeviceStream:
     def _input(self, indata, frames, _time, status) -> None:
         if status:
             self._flags(status)
+        start = self._in_ring.write_index
         self._take_input(indata, frames)
-        self._control[shm.SKEW] = self._out_ring.read_index - self._in_ring.write_index
+        phase = (start - time.monotonic() * self._rate) * shm.PHASE_UNIT
+        self._control[shm.IN_PHASE] = int(phase)
         self._tick()
 
     def _output(self, outdata, frames, _time, status) -> None:
+        """Also measures the skew: output index minus input index at the same instant.
+
+        Both indices are taken at their own callback's start and the one
+        seen last is carried to now by the clock, so the skew does not depend
+        on which stream's callback runs first in a cycle. (Sampling the output
+        index in the input callback instead was one block off on JACK, where
+        the input callback runs first.)
+        """
         if status:
             self._flags(status)
+        c = self._control
+        if c[shm.CALLBACKS]:
+            now = self._out_ring.read_index - time.monotonic() * self._rate
+            q = self._skew_quantum
+            c[shm.SKEW] = q * round((now - c[shm.IN_PHASE] / shm.PHASE_UNIT) / q)
+            c[shm.SKEWS] += 1
         self._give_output(outdata, frames)
 
     # -- control --------------------------------------------------------------------
