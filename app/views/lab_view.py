@@ -186,18 +186,18 @@ class LabView(QWidget):
         col.setContentsMargins(4, 0, 0, 0)
         top = QHBoxLayout()
         self.per_utterance = QCheckBox("Per &utterance")
-        self.metric = QComboBox()
+        self.metric_choice = QComboBox()
         for name, label in PLOT_METRICS:
-            self.metric.addItem(label, name)
+            self.metric_choice.addItem(label, name)
         self.export = QPushButton("&Export…")
         self.export.setEnabled(False)
         self.export.setToolTip("Write utterances.csv, summary.md and summary.png into a folder")
         plot_label = QLabel("Plots &show:")
-        plot_label.setBuddy(self.metric)
+        plot_label.setBuddy(self.metric_choice)
         top.addWidget(self.per_utterance)
         top.addStretch(1)
         top.addWidget(plot_label)
-        top.addWidget(self.metric)
+        top.addWidget(self.metric_choice)
         top.addWidget(self.export)
         col.addLayout(top)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -221,7 +221,7 @@ class LabView(QWidget):
         self.quality_plot.setLabel("bottom", "bitrate (kbps, log scale)")
         col.addLayout(plots, 2)
         self.per_utterance.toggled.connect(self.per_utterance_toggled)
-        self.metric.currentIndexChanged.connect(
+        self.metric_choice.currentIndexChanged.connect(
             lambda _i: self.metric_changed.emit(self.metric_name())
         )
         self.table.itemSelectionChanged.connect(self.selection_changed)
@@ -274,7 +274,7 @@ class LabView(QWidget):
 
     def metric_name(self) -> str:
         """Field name of the metric the plots show."""
-        return self.metric.currentData()
+        return self.metric_choice.currentData()
 
     def selected_key(self) -> tuple[str, str] | None:
         """(chain, file) of the selected row, if any."""
@@ -375,8 +375,11 @@ class LabView(QWidget):
             text = pg.TextItem(name, anchor=(0, 1))
             text.setPos(xi, yi)
             p.addItem(text)
-        kbps = sorted({round(q[1], 6) for q in pts})
-        p.getAxis("bottom").setTicks([[(v, f"{10**v:g}") for v in kbps]])
+        ticks: list[tuple[float, str]] = []
+        for v in sorted(q[1] for q in pts):
+            if not ticks or v - ticks[-1][0] > 0.05:  # 9.3 and 9.33 kbps share one tick
+                ticks.append((v, f"{10**v:.3g}"))
+        p.getAxis("bottom").setTicks([ticks])
         self.quality_points = [(q[0], 10 ** q[1], q[2]) for q in pts]
 
     def plot_spread(self, groups: Sequence[tuple[str, Sequence[float]]], label: str) -> None:

@@ -113,7 +113,7 @@ def test_lab_runs_in_the_background_and_its_table_equals_the_cli(qtbot, lab, spe
     # plots: quality vs bitrate has one point per chain, the spread one dot per utterance
     assert sorted(p[0] for p in view.quality_points) == sorted(CHAINS)
     assert {k: len(v) for k, v in view.spread_values.items()} == dict.fromkeys(CHAINS, 2)
-    view.metric.setCurrentIndex(1)  # STOI
+    view.metric_choice.setCurrentIndex(1)  # STOI
     assert view.spread_plot.getPlotItem().getAxis("left").labelText.startswith("STOI")
 
 
