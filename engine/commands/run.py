@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 
-from engine.chain import CHAINS
+from engine.chain import SYNTAX
 
 
 def _device(text: str | None) -> int | str | None:
@@ -24,14 +24,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Open INPUT and OUTPUT (index or name from 'streamvox devices'; default devices "
             "if omitted), run the chain live and print one line of metrics per second: "
-            "levels, latency, engine load, xruns by cause, stage timings."
+            "levels, latency, engine load, xruns by cause, stage timings. "
+            "Slots A and B each hold a tap (any chain: dry, codec, vocoder, codec+vocoder, "
+            "opus@9.3, mulaw, opus+vocoder ...), time-aligned; --hear picks one, --flip "
+            "switches between them."
         ),
     )
     p.add_argument("--input", default=None, metavar="I", help="input device (index or name)")
     p.add_argument("--output", default=None, metavar="O", help="output device (index or name)")
     p.add_argument("--hostapi", default=None, help="restrict devices to a host API (e.g. JACK)")
-    p.add_argument("--chain", default="codec,vocoder", help=f"one of {', '.join(CHAINS)}")
-    p.add_argument("--tap", default=None, help="tap to hear (default: the whole chain)")
+    p.add_argument("--chain", default="codec,vocoder", help=f"what B holds by default: {SYNTAX}")
+    p.add_argument("--a", default=None, metavar="TAP", help="tap on slot A (default: dry)")
+    p.add_argument("--b", "--tap", dest="b", default=None, metavar="TAP",
+                   help="tap on slot B (default: the --chain)")  # fmt: skip
+    p.add_argument("--hear", default="B", choices=("A", "B"), help="slot heard first")
+    p.add_argument("--flip", type=float, default=0.0, metavar="S",
+                   help="switch between A and B every S seconds (0: never)")  # fmt: skip
     p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
     p.add_argument("--seconds", type=float, default=10.0, help="run time (0: until Ctrl-C)")
     p.add_argument("--block", type=int, default=256, help="device block size in frames")
@@ -80,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
             margin_ms=args.margin,
             adaptive=not args.fixed_margin,
         )
-        tap = cmd.AssignTap("B", args.tap) if args.tap else None
+        slots = [cmd.AssignTap(slot, tap) for slot, tap in (("A", args.a), ("B", args.b)) if tap]
+        if args.flip < 0:
+            raise ValueError(f"--flip must be >= 0 seconds, got {args.flip}")
         options = EngineOptions(quality=args.resampler)
     except ValueError as exc:
         print(f"streamvox run: {exc}", file=sys.stderr)
@@ -91,17 +101,25 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     errors = 0
     try:
-        if tap is not None:
-            engine.send(tap)
+        for assign in slots:
+            engine.send(assign)
+        engine.send(cmd.SelectSlot(args.hear))
         engine.send(start)
         snap = _wait_started(engine)
         if snap.state != "running":
             print(f"streamvox run: cannot start: {snap.error}", file=sys.stderr)
             return 2
+        s = snap.settings
+        print(f"A={s['slot_a']} B={s['slot_b']} hearing {s['selected']}", flush=True)
         began = time.monotonic()
         next_line = began + 1.0
+        hear, next_flip = args.hear, began + args.flip
         while not stop["now"] and (args.seconds <= 0 or time.monotonic() - began < args.seconds):
             time.sleep(max(0.0, min(0.05, next_line - time.monotonic())))
+            if args.flip and time.monotonic() >= next_flip:
+                hear = "A" if hear == "B" else "B"
+                engine.send(cmd.SelectSlot(hear))
+                next_flip += args.flip
             if time.monotonic() >= next_line:
                 snap = engine.snapshot()
                 errors += snap.state != "running"

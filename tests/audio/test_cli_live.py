@@ -56,3 +56,14 @@ def test_run_reports_bad_options_in_one_line(jack_server, args, message):
     done = cli("run", "--output", "system", "--chain", "dry", "--seconds", "1", *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_puts_any_two_taps_on_a_and_b_and_flips(jack_server):
+    done = cli("run", "--input", "system", "--output", "system", "--a", "mulaw",
+               "--b", "opus@9.3", "--hear", "A", "--flip", "0.5", "--seconds", "2.2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "A=mulaw@64 B=opus@9.3/20ms hearing A" in done.stdout
+    heard = {ln.split("tap=")[1].split()[0] for ln in done.stdout.splitlines() if "tap=" in ln}
+    assert heard <= {"mulaw@64", "opus@9.3/20ms"} and heard
+    bad = cli("run", "--output", "system", "--a", "vocoder,opus", "--seconds", "1")
+    assert bad.returncode == 2 and "vocoder must come after the codec" in bad.stderr
