@@ -7,10 +7,13 @@ below the codec alone (PESQ-WB 1.40 vs 1.47 on the held-out speakers).
 Feeding part of each batch through the codec, while the target stays the
 clean input, teaches the vocoder to undo some of those artefacts.
 
-The round trip is the OaS form of :class:`engine.models.codec_stage.CodecStage`
-(same windows, same kept halves), batched over all windows of all crops:
-batched kernels round differently from the stage's one-window steps
-(~1e-6), which does not matter for training.
+The round trip is the aligned offline form of
+:class:`engine.models.codec_stage.CodecStage` (same windows, same kept
+halves, the codec's own recorded delay removed), batched over all windows
+of all crops: batched kernels round differently from the stage's
+one-window steps (~1e-6), which does not matter for training. Removing the
+codec's delay matters: in a chain the codec stage declares it, so the
+vocoder must learn the same output delay for codec input as for clean input.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from engine.models.codec_checkpoint import load_codec
+from engine.models.codec_stage import output_delay
 from engine.models.tiny_codec import TinyTransformerCodec
 
 
@@ -31,6 +35,7 @@ class CodecRoundTrip:
         self.window = model.config.window
         self.hop = model.config.hop
         self.context = self.window - self.hop
+        self.delay = output_delay(model)
 
     @classmethod
     def from_file(cls, path: str) -> CodecRoundTrip:
@@ -41,9 +46,10 @@ class CodecRoundTrip:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Overlap-save encode/decode of every crop; shape and alignment kept."""
         batch, length = x.shape
-        steps = -(-length // self.hop)
+        d = self.delay
+        steps = -(-(length + d) // self.hop)
         xp = x.new_zeros(batch, self.context + steps * self.hop)
         xp[:, self.context : self.context + length] = x
         windows = xp.unfold(1, self.window, self.hop).reshape(-1, self.window)
         decoded = self.model.decode(self.model.encode(windows))[:, self.context :]
-        return decoded.reshape(batch, steps * self.hop)[:, :length].clone()
+        return decoded.reshape(batch, steps * self.hop)[:, d : d + length].clone()
