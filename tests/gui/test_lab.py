@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 
 from app.controllers.lab import LIVE_BUSY, LabController
 from app.settings_store import SettingsStore
@@ -214,6 +214,9 @@ def test_play_flip_and_stop_on_a_jack_server(qtbot, lab, speech_dir, jack_server
     view.per_utterance.setChecked(True)
     view.table.selectRow(1)
     assert view.selected_key()[0] == "mulaw"
+    view.show()
+    view.activateWindow()
+    qtbot.waitActive(view)
     rec = Recorder(jack_server.name, "svlabgui", seconds=6.0)
     try:
         view.play_processed.click()
@@ -221,8 +224,13 @@ def test_play_flip_and_stop_on_a_jack_server(qtbot, lab, speech_dir, jack_server
         assert player.state().playing and player.state().source == "processed"
         rec.connect()
         qtbot.waitUntil(lambda: view.flip.isEnabled(), timeout=2000)
-        qtbot.wait(500)
+        qtbot.wait(300)
         view.flip.click()
+        assert player.state().source == "original"
+        view.table.setFocus()
+        qtbot.keyClick(view.table, Qt.Key.Key_F)  # key F flips back and forth too
+        assert player.state().source == "processed"
+        qtbot.keyClick(view.table, Qt.Key.Key_F)
         assert player.state().source == "original"
         qtbot.waitUntil(lambda: "original" in view.player_label.text(), timeout=2000)
         qtbot.wait(300)
@@ -235,3 +243,13 @@ def test_play_flip_and_stop_on_a_jack_server(qtbot, lab, speech_dir, jack_server
         rec.close()
     heard = rec.rec[: rec.n]
     assert np.sqrt(np.mean(heard**2)) > 0.01  # speech really came out of the device
+
+
+def test_the_lab_is_a_tab_next_to_the_live_view(qtbot, window):
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["&Live", "La&b"]
+    assert all(s.isEnabled() for s in window.view.ab.shortcuts)
+    window.tabs.setCurrentWidget(window.lab_view)
+    # the live A/B keys (1-4, Space) must not act on the live stream from the Lab
+    assert not any(s.isEnabled() for s in window.view.ab.shortcuts)
+    window.tabs.setCurrentWidget(window.view)
+    assert all(s.isEnabled() for s in window.view.ab.shortcuts)
