@@ -82,11 +82,11 @@ class EngineClient:
 
     def apply_settings(self, s: Settings) -> None:
         """Send every live control of ``s`` (also valid while stopped)."""
-        self.slots = {"A": s.previous_tap, "B": s.tap}
-        self.selected = "B"
+        self.slots = s.ab_slots()
+        self.selected = s.tap_slot
         for slot, tap in self.slots.items():
             self.send(cmd.AssignTap(slot, tap))
-        self.send(cmd.SelectSlot("B"))
+        self.send(cmd.SelectSlot(self.selected))
         self.set_stage("codec", s.codec_enabled)
         self.set_stage("vocoder", s.vocoder_enabled)
         self.set_master_bypass(s.master_bypass)
@@ -128,6 +128,12 @@ class EngineClient:
             self.send(cmd.AssignTap(other, tap))
         self.selected = other
         self.send(cmd.SelectSlot(other))
+
+    def assign_tap(self, slot: str, tap: str) -> None:
+        """Put ``tap`` (any tap name) on ``slot``, heard or not."""
+        command = cmd.AssignTap(slot, tap)  # validates; keeps the canonical name
+        self.send(command)
+        self.slots[slot] = command.tap
 
     def toggle_ab(self) -> str:
         """Switch to the other slot; return the tap now selected."""

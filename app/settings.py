@@ -23,14 +23,29 @@ from typing import Any
 
 import platformdirs
 
+from engine.audio.taps import check_tap
+
 log = logging.getLogger(__name__)
 
 SETTINGS_VERSION = 2
 CONFIG_DIR_ENV = "STREAMVOX_CONFIG_DIR"
 FILE_NAME = "settings.json"
 
-#: What the listener hears, in A/B order (keys 1-4 select them).
+#: Our own taps, in order: keys 1-4 select them.
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
+#: What the A and B choosers offer (canonical tap names, see engine.audio.taps);
+#: a slot may hold any other tap too (``streamvox run --a/--b``, older files).
+AB_TAPS = (
+    *TAPS,
+    "opus@9.3/20ms",
+    "opus@12/20ms",
+    "opus@16/20ms",
+    "opus@24/20ms",
+    "mulaw@64",
+    "alaw@64",
+    "opus@9.3/20ms+vocoder",
+)
+SLOTS = ("A", "B")
 CHUNK_RANGE = (1, 10)
 GAIN_RANGE_DB = (-40.0, 20.0)
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
@@ -68,9 +83,11 @@ class Settings:
     codec_weights: str = ""
     vocoder_weights: str = ""
     chunk: int = 2
+    #: The tap heard (any tap name, see AB_TAPS); it sits in slot ``tap_slot``.
     tap: str = "codec+vocoder"
-    #: The tap Space toggles back to (the previously selected one).
+    #: The tap in the other slot: the one Space flips to.
     previous_tap: str = "dry"
+    tap_slot: str = "B"
     level_match: bool = True
     master_bypass: bool = False
     input_gain_db: float = 0.0
@@ -81,12 +98,33 @@ class Settings:
     window_state: str = ""
 
     def __post_init__(self) -> None:
-        """Refuse values the engine could not use."""
+        """Refuse values the engine could not use; keep taps by their canonical names."""
         for f in fields(self):
             value = getattr(self, f.name)
             check = _VALID.get(f.name)
             if check is not None and not check(value):
                 raise ValueError(f"invalid setting {f.name}={value!r}")
+        for name in ("tap", "previous_tap"):
+            object.__setattr__(self, name, check_tap(getattr(self, name)))
+
+    def ab_slots(self) -> dict[str, str]:
+        """What slots A and B hold."""
+        other = "A" if self.tap_slot == "B" else "B"
+        return {self.tap_slot: self.tap, other: self.previous_tap}
+
+
+def ab_update(slots: dict[str, str], selected: str) -> dict[str, str]:
+    """The ``Settings`` fields that remember an A/B assignment (for ``replace``/``update``)."""
+    other = "A" if selected == "B" else "B"
+    return {"tap": slots[selected], "previous_tap": slots[other], "tap_slot": selected}
+
+
+def _tap_ok(tap: str) -> bool:
+    try:
+        check_tap(tap)
+    except ValueError:
+        return False
+    return True
 
 
 def _latency_ok(text: str) -> bool:
@@ -104,8 +142,9 @@ def _gain_ok(db: float) -> bool:
 
 #: Range checks per field; fields not listed accept any value of their type.
 _VALID: dict[str, Callable[[Any], bool]] = {
-    "tap": lambda v: v in TAPS,
-    "previous_tap": lambda v: v in TAPS,
+    "tap": _tap_ok,
+    "previous_tap": _tap_ok,
+    "tap_slot": lambda v: v in SLOTS,
     "chunk": lambda v: CHUNK_RANGE[0] <= v <= CHUNK_RANGE[1],
     # the ranges the engine's StreamSpec accepts
     "sample_rate": lambda v: 8_000 <= v <= 384_000,

@@ -9,11 +9,12 @@ from __future__ import annotations
 from PySide6.QtCore import QObject
 
 from app.engine_client import EngineClient
-from app.settings import Settings
+from app.settings import Settings, ab_update
 from app.settings_store import SettingsStore
-from app.views.ab_view import TAP_LABELS
+from app.views.ab_view import tap_label
 from app.views.main_view import MainView
 from engine.audio.metrics import Snapshot
+from engine.audio.taps import tap_stages
 
 
 class LiveControlsController(QObject):
@@ -34,6 +35,7 @@ class LiveControlsController(QObject):
         c.vocoder_toggled.connect(lambda on: self._stage("vocoder", on))
         c.chunk_changed.connect(self._chunk)
         ab.tap_selected.connect(self.select_tap)
+        ab.slot_assigned.connect(self.assign)
         ab.toggle_requested.connect(self.toggle)
         ab.level_match_toggled.connect(self._level_match)
         m.master_bypass_toggled.connect(self._master_bypass)
@@ -47,7 +49,7 @@ class LiveControlsController(QObject):
         v.chain.set_codec(s.codec_enabled)
         v.chain.set_vocoder(s.vocoder_enabled)
         v.chain.set_chunk(s.chunk)
-        v.ab.set_tap(s.tap)
+        v.ab.set_slots(s.ab_slots(), s.tap_slot)
         v.ab.set_level_match(s.level_match)
         v.mix.set_master_bypass(s.master_bypass)
         v.mix.set_gains(s.input_gain_db, s.output_gain_db)
@@ -57,21 +59,25 @@ class LiveControlsController(QObject):
     # -- actions -------------------------------------------------------------------------
 
     def select_tap(self, tap: str) -> None:
-        """Hear ``tap`` (keys 1-4, the big buttons)."""
-        previous = self.client.current_tap()
+        """Hear ``tap`` (keys 1-4, the big buttons); the tap heard before stays one Space away."""
         self.client.select_tap(tap)
-        if tap != previous:
-            self.settings.update(tap=tap, previous_tap=previous)
-        self.view.ab.set_tap(tap)
-        self._show_playing(tap)
+        self._remember_ab()
+
+    def assign(self, slot: str, tap: str) -> None:
+        """Put ``tap`` on ``slot`` (the A and B choosers); the selected slot stays selected."""
+        self.client.assign_tap(slot, tap)
+        self._remember_ab()
 
     def toggle(self) -> None:
-        """Space: back to the other tap of the A/B pair."""
-        before = self.client.current_tap()
-        now = self.client.toggle_ab()
-        self.settings.update(tap=now, previous_tap=before)
-        self.view.ab.set_tap(now)
-        self._show_playing(now)
+        """Space: flip to the other slot."""
+        self.client.toggle_ab()
+        self._remember_ab()
+
+    def _remember_ab(self) -> None:
+        slots, selected = dict(self.client.slots), self.client.selected
+        self.settings.update(**ab_update(slots, selected))
+        self.view.ab.set_slots(slots, selected)
+        self._show_playing(slots[selected])
 
     def _stage(self, kind: str, on: bool) -> None:
         self.client.set_stage(kind, on)
@@ -103,13 +109,19 @@ class LiveControlsController(QObject):
     # -- what is heard ---------------------------------------------------------------------
 
     def _show_playing(self, selected: str) -> None:
-        self.view.ab.set_playing(playing_text(selected, self.settings.value, None))
+        self.view.ab.set_playing(
+            self._slot_prefix() + playing_text(selected, self.settings.value, None)
+        )
+
+    def _slot_prefix(self) -> str:
+        return f"{self.client.selected} · "
 
     def on_snapshot(self, snap: Snapshot) -> None:
         """Say what the engine actually plays (after bypasses and crossfades)."""
         heard = snap.heard_tap if snap.state == "running" else None
         selected = self.client.current_tap()
-        self.view.ab.set_playing(playing_text(selected, self.settings.value, heard))
+        text = playing_text(selected, self.settings.value, heard)
+        self.view.ab.set_playing(self._slot_prefix() + text)
         reduction = limiter_reduction_db(snap)
         if reduction is not None:
             self.view.mix.set_limiter(reduction > 0.05, reduction)
@@ -123,15 +135,16 @@ def limiter_reduction_db(snap: Snapshot) -> float | None:
 
 def playing_text(selected: str, s: Settings, heard: str | None) -> str:
     """What is heard, in words, and why it differs from the selection (bypass, mute, fade)."""
-    name = TAP_LABELS[selected]
+    name = tap_label(selected)
     if s.muted:
         return f"nothing (muted) · {name} selected"
     if s.master_bypass:
         return f"Dry (master bypass) · {name} selected"
-    off = [k for k in ("codec", "vocoder") if k in selected and not getattr(s, f"{k}_enabled")]
+    stages = tap_stages(selected)
+    off = [k for k in ("codec", "vocoder") if k in stages and not getattr(s, f"{k}_enabled")]
     if heard is not None and heard != selected:
         reason = f"{' and '.join(off)} bypassed" if off else "switching…"
-        return f"{TAP_LABELS.get(heard, heard)} · {name} selected ({reason})"
+        return f"{tap_label(heard)} · {name} selected ({reason})"
     if off:
         return f"{name} with {' and '.join(off)} bypassed"
     return name

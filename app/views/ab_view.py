@@ -1,4 +1,9 @@
-"""The large A/B control: what the listener hears, with keyboard shortcuts."""
+"""The large A/B control: what the listener hears, with keyboard shortcuts.
+
+Slots A and B each hold a tap, chosen from a list (our models, Opus at
+several bitrates, G.711, Opus into the vocoder); Space flips between them.
+The four big buttons (keys 1-4) are quick choices among our own taps.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QWidget,
 )
 
-from app.settings import TAPS
+from app.settings import AB_TAPS, SLOTS, TAPS
+from engine.audio.taps import check_tap, tap_stages
 
 TAP_LABELS = {
     "dry": "Dry",
@@ -22,12 +30,32 @@ TAP_LABELS = {
     "vocoder": "Vocoder",
     "codec+vocoder": "Codec + vocoder",
 }
+_G711 = {"mulaw": "μ-law", "alaw": "A-law"}
+
+
+def tap_label(tap: str) -> str:
+    """A tap in words: ``'opus@9.3/20ms+vocoder'`` -> ``'Opus 9.3 kbit/s + vocoder'``."""
+    tap = check_tap(tap)
+    if tap in TAP_LABELS:
+        return TAP_LABELS[tap]
+    return " + ".join(_stage_label(k) for k in tap_stages(tap))
+
+
+def _stage_label(kind: str) -> str:
+    if kind.startswith("opus@"):
+        kbps, ms = kind[5:].split("/")
+        return f"Opus {kbps} kbit/s" + ("" if ms == "20ms" else f" {ms}")
+    if kind.split("@")[0] in _G711:
+        law, kbps = kind.split("@")
+        return _G711[law] + ("" if kbps == "64" else " 16 kHz")
+    return kind
 
 
 class ABView(QGroupBox):
-    """Four big exclusive buttons (keys 1-4), Space for A/B, a "now playing" label."""
+    """A and B choosers, four big quick-choice buttons (keys 1-4), Space flips, "now playing"."""
 
     tap_selected = Signal(str)
+    slot_assigned = Signal(str, str)  # slot, tap
     toggle_requested = Signal()
     level_match_toggled = Signal(bool)
 
@@ -49,19 +77,40 @@ class ABView(QGroupBox):
             self.group.addButton(b, i)
             self.buttons[tap] = b
             grid.addWidget(b, 0, i)
+        self.slot_combos = {slot: self._make_combo(slot) for slot in SLOTS}
+        self.slot_labels: dict[str, QLabel] = {}
+        for i, slot in enumerate(SLOTS):
+            row = QHBoxLayout()
+            label = QLabel(f"&{slot}:")
+            label.setBuddy(self.slot_combos[slot])
+            self.slot_labels[slot] = label
+            row.addWidget(label)
+            row.addWidget(self.slot_combos[slot], 1)
+            grid.addLayout(row, 1, 2 * i, 1, 2)
         self.playing = QLabel()
         self.playing.setFont(big)
         self.playing.setAccessibleName("Now playing")
         self.level_match = QCheckBox("Level &match")
         self.level_match.setToolTip("Loudness-match the taps so A/B compares sound, not level")
-        hint = QLabel("Space: back and forth · keys 1–4: choose")
+        hint = QLabel("Space: flip A/B · keys 1–4: quick choice")
         hint.setEnabled(False)
-        grid.addWidget(self.playing, 1, 0, 1, 2)
-        grid.addWidget(hint, 1, 2, Qt.AlignmentFlag.AlignRight)
-        grid.addWidget(self.level_match, 1, 3, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.playing, 2, 0, 1, 2)
+        grid.addWidget(hint, 2, 2, Qt.AlignmentFlag.AlignRight)
+        grid.addWidget(self.level_match, 2, 3, Qt.AlignmentFlag.AlignRight)
         self.group.idClicked.connect(lambda i: self.tap_selected.emit(TAPS[i]))
         self.level_match.toggled.connect(self.level_match_toggled)
         self.shortcuts = self._make_shortcuts()
+
+    def _make_combo(self, slot: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setAccessibleName(f"Slot {slot}")
+        combo.setToolTip(f"What slot {slot} holds (Space flips between A and B)")
+        for tap in AB_TAPS:
+            combo.addItem(tap_label(tap), tap)
+        combo.activated.connect(
+            lambda i, s=slot, c=combo: self.slot_assigned.emit(s, c.itemData(i))
+        )
+        return combo
 
     def _make_shortcuts(self) -> list[QShortcut]:
         """Window-wide keys; text fields keep their own digits and Space."""
@@ -78,12 +127,37 @@ class ABView(QGroupBox):
         return made
 
     def set_tap(self, tap: str) -> None:
-        """Check the button of ``tap`` without emitting."""
-        if tap not in TAPS:
-            raise ValueError(f"unknown tap {tap!r}; choose one of {TAPS}")
+        """Check the quick-choice button of ``tap`` (none if it has none) without emitting."""
+        tap = check_tap(tap)
         was = self.group.blockSignals(True)
-        self.buttons[tap].setChecked(True)
+        if tap in self.buttons:
+            self.buttons[tap].setChecked(True)
+        else:  # an exclusive group cannot uncheck its last button by itself
+            self.group.setExclusive(False)
+            for b in self.buttons.values():
+                b.setChecked(False)
+            self.group.setExclusive(True)
         self.group.blockSignals(was)
+
+    def set_slots(self, slots: dict[str, str], selected: str) -> None:
+        """Show what A and B hold and which is selected, without emitting."""
+        for slot, tap in slots.items():
+            combo = self.slot_combos[slot]
+            tap = check_tap(tap)
+            index = combo.findData(tap)
+            if index < 0:  # a tap from elsewhere (command line, older settings)
+                combo.addItem(tap_label(tap), tap)
+                index = combo.count() - 1
+            was = combo.blockSignals(True)
+            combo.setCurrentIndex(index)
+            combo.blockSignals(was)
+            label = self.slot_labels[slot]
+            label.setText(f"▶ &{slot}:" if slot == selected else f"&{slot}:")
+        self.set_tap(slots[selected])
+
+    def slot_tap(self, slot: str) -> str:
+        """The tap the chooser of ``slot`` shows."""
+        return self.slot_combos[slot].currentData()
 
     def set_playing(self, text: str) -> None:
         """What the listener hears right now, in words."""
