@@ -1,4 +1,4 @@
-"""The A and B choosers put any tap on each slot of the real engine; Space flips; settings keep it."""
+"""A and B choosers put any tap on each slot of the real engine; Space flips; settings keep it."""
 
 from dataclasses import replace
 
@@ -47,9 +47,11 @@ def test_choosers_and_space_drive_the_engine(qtbot, jack_server, window, client)
     # Then the engine holds them, B is heard, and only those two taps run
     snap = wait_engine(
         client,
-        lambda s: (s.settings["slot_a"], s.settings["slot_b"]) == ("codec", "opus@9.3/20ms")
-        and s.heard_tap == "opus@9.3/20ms"
-        and s.settings.get("taps_running") == ["codec", "opus@9.3/20ms"],
+        lambda s: (
+            (s.settings["slot_a"], s.settings["slot_b"]) == ("codec", "opus@9.3/20ms")
+            and s.heard_tap == "opus@9.3/20ms"
+            and s.settings.get("taps_running") == ["codec", "opus@9.3/20ms"]
+        ),
         timeout=30,
     )
     assert snap.settings["selected"] == "B"
@@ -90,8 +92,10 @@ def test_remembered_ab_choice_comes_back(qtbot, client):
     assert (ab.slot_tap("A"), ab.slot_tap("B")) == ("codec", "mulaw@64")
     snap = wait_engine(
         client,
-        lambda s: (s.settings["slot_a"], s.settings["slot_b"], s.settings["selected"])
-        == ("codec", "mulaw@64", "A"),
+        lambda s: (
+            (s.settings["slot_a"], s.settings["slot_b"], s.settings["selected"])
+            == ("codec", "mulaw@64", "A")
+        ),
     )
     assert snap.settings["slot_a"] == "codec"
     w.close()
