@@ -75,16 +75,23 @@ def run_lab(
     vocoder_weights: str | Path | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    threads: int | None = 1,
 ) -> LabResult:
     """Evaluate ``files`` x ``chains``, keeping each output as a WAV in ``audio_dir``.
 
     Raises :class:`engine.evaluate.EvaluationCancelled` once ``cancel`` is set
-    (checked between utterances and chains).
+    (checked between utterances and chains). ``threads`` sets torch's
+    (process-wide) thread count as ``streamvox evaluate --threads`` does, so
+    RTFs compare; None leaves it alone.
     """
     if not files:
         raise ValueError("choose at least one audio file")
     if not chains:
         raise ValueError("choose at least one chain")
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     audio_dir = Path(audio_dir)
     audio_dir.mkdir(parents=True, exist_ok=True)
     total = len(files) * len(chains)

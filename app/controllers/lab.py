@@ -163,6 +163,7 @@ class LabController(QObject):
             )
 
         self.stop()
+        self.cell = None  # the player's pair belongs to the previous run
         self.worker = Worker(job, self)
         self.worker.progress.connect(self.view.set_progress)
         self.worker.done.connect(self._done)
