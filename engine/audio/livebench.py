@@ -1,190 +1,356 @@
-"""Live latency bench: glass-to-glass per chain / chunk / block, next to what the engine reports.
+"""Live latency bench: glass-to-glass through a JACK server, next to what the engine reports.
 
-For each configuration the engine is started and a probe is sent through
-it and found again by cross-correlation: a chirp's waveform where the chain
-keeps the phase (dry, codec), noise bursts' loudness envelope through a
-vocoder, which re-creates the phase (precise to a few ms only: a vocoder
-also smears a burst in time). With ``--jack`` the chirp is played
-into the engine's input ports and recorded from its output ports by two
-outside JACK clients (``jack_probe``: no feedback cycle, so nothing but the
-engine is measured); otherwise the engine feeds the chirp into its chain and
-finds it in its input through a loopback cable (``Engine.measure``).
+For each block size a JACK server is started (``jackd --no-realtime -d
+dummy -r RATE -p BLOCK``; or a running one is used) and, for each chain and
+chunk size, the engine is started on it. Two probe clients in a process of
+their own play a probe into the engine's inputs and record its output
+(:class:`~engine.audio.probe_process.ProbeProcess`; no feedback cycle, so
+nothing but the engine is measured). The probe is found again by
+cross-correlation: a chirp's waveform where the chain keeps the phase (dry,
+codec), noise bursts' loudness envelope through a vocoder, which re-creates
+the phase (precise to a few ms only: a vocoder also smears a burst in time).
+Each configuration runs for ``seconds``; its engine load (processing time
+per engine block against the block's duration) and the dropouts in that
+time are reported with it.
 
-    python -m engine.audio.livebench --input system --output system --jack
+``toy`` replaces the models with pass-through stages of zero delay: what is
+left is the part of the latency that is not the models' (resamplers, ring,
+device), for the same chains.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.audio import commands as cmd
 from engine.audio.engine import Engine, EngineOptions
+from engine.audio.jack_server import JackServer, server_period, use_server
 from engine.audio.loopback import find_delay, find_delay_envelope, make_probe
+from engine.audio.probe_process import ProbeProcess
 from engine.audio.stream import StreamSpec
+from engine.stage import HopStage
 
-WET = ("codec", "vocoder", "codec,vocoder")
+CHAINS = ("dry", "codec", "vocoder", "codec+vocoder")
+LIVE_CHUNKS = (1, 2, 5)
+LIVE_BLOCKS = (128, 256)
+PROBE_S = 0.6
+RECORD_EXTRA_S = 0.6
+START_TIMEOUT_S = 180.0
+
+
+class PassStage(HopStage):
+    """A wet stage that passes its input through with zero delay (``toy`` bench).
+
+    It overrides :meth:`process` (no hop FIFO), so it keeps the stage
+    contract with ``latency == 0``.
+    """
+
+    def __init__(self, name: str, hop: int = 16) -> None:
+        super().__init__(hop)
+        self.name = name
+
+    @property
+    def latency(self) -> int:
+        """No delay at all."""
+        return 0
+
+    def step(self, hop_in: np.ndarray) -> np.ndarray:
+        """Identity."""
+        return hop_in
+
+    def reset_state(self) -> None:
+        """No state."""
+
+    def offline(self, x: np.ndarray) -> np.ndarray:
+        """Identity."""
+        return np.asarray(x, np.float32)
+
+    def process(self, block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``block`` itself, undelayed ``(n,)``."""
+        x = np.asarray(block, np.float32).reshape(-1)
+        if out is None:
+            return x.copy()
+        out[: x.shape[0]] = x
+        return out[: x.shape[0]]
+
+
+def pass_factory(kind: str, chunk: int) -> HopStage:
+    """Stage factory of the ``toy`` bench: every stage is a :class:`PassStage`."""
+    return PassStage(kind)
 
 
 @dataclass(frozen=True)
-class Row:
-    """One configuration's result (times in ms; measured is the median of the probes)."""
+class LiveOptions:
+    """What to measure and how (see the module doc)."""
+
+    chains: tuple[str, ...] = CHAINS
+    chunks: tuple[int, ...] = LIVE_CHUNKS
+    blocks: tuple[int, ...] = LIVE_BLOCKS
+    rate: int = 48000
+    probes: int = 3
+    seconds: float = 5.0  # each configuration runs at least this long
+    margin_ms: float | None = None  # None: the engine's automatic (adaptive) margin
+    server: str | None = None  # a running JACK server instead of starting one per block
+    # Synchronous servers (-S): a late client (the probe, the audio host; no
+    # real-time scheduling here) stretches a cycle instead of causing an xrun
+    # that would garble the probe. The engine's own dropouts count either way.
+    sync: bool = True
+    toy: bool = False
+
+    def __post_init__(self) -> None:
+        from engine.audio.taps import check_tap
+
+        for chain in self.chains:
+            check_tap(chain)
+        if not self.chains or not self.chunks or not self.blocks:
+            raise ValueError("need at least one chain, chunk and block")
+        if any(type(n) is not int or not 1 <= n <= 10 for n in self.chunks):
+            raise ValueError(f"chunks must be ints in 1..10, got {self.chunks}")
+        if any(type(b) is not int or not 16 <= b <= 8192 for b in self.blocks):
+            raise ValueError(f"blocks must be ints in 16..8192, got {self.blocks}")
+        if self.probes < 1 or self.seconds < 0:
+            raise ValueError(
+                f"need probes >= 1 and seconds >= 0, got {self.probes}, {self.seconds}"
+            )
+        if self.margin_ms is not None and not 0 <= self.margin_ms <= 500:
+            raise ValueError(f"margin_ms must be 0..500, got {self.margin_ms}")
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    """One configuration (times in ms; measured: median over the probes found)."""
 
     chain: str
     chunk: int
     block: int
+    reported_ms: float  # when the probes were measured (the margin may grow later)
     measured_ms: float | None
-    reported_ms: float
-    chain_ms: float
-    ring_ms: float
-    device_ms: float
+    chain_ms: float  # the aligned latency of the taps (models + resamplers)
+    ring_ms: float  # one block + the safety margin
+    device_ms: float  # what PortAudio reports for input + output
+    median_ms: float  # processing time per engine block
+    p99_ms: float  # worst 99th percentile over the run (per ~1 s window)
+    budget_ms: float  # one block of audio
     load: float
-    engine_xruns: int
-    server_xruns: int
+    dropouts: int  # the engine was late: output ring underruns (+ input ring overruns)
+    server_xruns: int  # the JACK server's (PortAudio flags them as over/underflows too)
+    seconds: float
+
+    @property
+    def diff_ms(self) -> float | None:
+        """Measured minus reported."""
+        return None if self.measured_ms is None else self.measured_ms - self.reported_ms
 
 
-class JackMeter:
-    """Glass-to-glass through JACK from outside: probe clients play into and record the engine."""
-
-    def __init__(self) -> None:
-        from engine.audio.jack_probe import JackProbe
-
-        self.probe = JackProbe()
-
-    def __call__(self, engine: Engine, rate: int, keeps_phase: bool) -> float | None:
-        """One measurement in ms (None if the probe was not found)."""
-        self.probe.wire()
-        probe = make_probe(rate, "chirp" if keeps_phase else "bursts", seconds=0.6)
-        rec = self.probe.play_record(probe, extra=1.0)
-        if keeps_phase:
-            delay, _ = find_delay(probe, rec)
-        else:
-            delay, _ = find_delay_envelope(probe, rec, rate)
-        return None if delay is None else 1000.0 * delay / rate
-
-    def close(self) -> None:
-        """Leave the server."""
-        self.probe.close()
+def configurations(opts: LiveOptions) -> Iterator[tuple[int, str, int]]:
+    """Block x chain x chunk; chains without a vocoder ignore the chunk (measured once)."""
+    for block in opts.blocks:
+        for chain in opts.chains:
+            for chunk in opts.chunks if "vocoder" in chain else opts.chunks[:1]:
+                yield block, chain, chunk
 
 
-def cable_meter(engine: Engine, rate: int, keeps_phase: bool) -> float | None:
-    """One measurement in ms through a physical (or virtual) loopback cable."""
-    probe = make_probe(rate, "chirp" if keeps_phase else "bursts", seconds=0.6)
-    delay, _quality, recording = engine.measure(probe, seconds=1.5)
-    if not keeps_phase:
-        delay, _ = find_delay_envelope(probe, recording, rate)
+def _probe_delay_ms(probe: ProbeProcess, rate: int, keeps_phase: bool) -> float | None:
+    signal = make_probe(rate, "chirp" if keeps_phase else "bursts", seconds=PROBE_S)
+    rec = probe.play_record(signal, extra=RECORD_EXTRA_S)
+    if keeps_phase:
+        delay, _ = find_delay(signal, rec)
+    else:
+        delay, _ = find_delay_envelope(signal, rec, rate)
     return None if delay is None else 1000.0 * delay / rate
 
 
-def configurations(chains, chunks, blocks):
-    """Chain x chunk x block, without repeating chunk sizes for chains that ignore them."""
-    for chain in chains:
-        for block in blocks:
-            for chunk in chunks if "vocoder" in chain else chunks[:1]:
-                yield chain, chunk, block
+def _stop(engine: Engine, timeout: float = 10.0) -> None:
+    """Stop and wait for it: a snapshot read right after a Start could be the old stream's."""
+    engine.send(cmd.Stop())
+    deadline = time.monotonic() + timeout
+    while engine.snapshot().state != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
-def measure_one(engine: Engine, spec: StreamSpec, chain: str, chunk: int, meter, probes: int):
-    """Start one configuration and measure it ``probes`` times."""
-    engine.send(cmd.Start(spec, chain=chain, chunk=chunk))
-    deadline = time.monotonic() + 120.0
-    while engine.snapshot().state != "running":
-        if engine.snapshot().state == "error" or time.monotonic() > deadline:
-            raise RuntimeError(f"{chain} chunk {chunk}: {engine.snapshot().error}")
+def _wait_running(engine: Engine, what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        snap = engine.snapshot()
+        if snap.state == "running":
+            return
+        if snap.state == "error" or time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: the engine did not start: {snap.error}")
         time.sleep(0.05)
-    time.sleep(0.5)  # let the load settle
-    first = engine.snapshot()
-    rate = int(first.settings.get("rate", 48000))
-    found = []
-    for _ in range(3 * probes):
+
+
+def _dropouts(snap) -> int:
+    return snap.xruns.ring_underrun + snap.xruns.ring_overrun
+
+
+def measure_config(
+    engine: Engine, probe: ProbeProcess, opts: LiveOptions, block: int, chain: str, chunk: int
+) -> LiveRow:
+    """Run one configuration for ``opts.seconds`` (at least) and measure it."""
+    spec = StreamSpec(input="system", output="system", hostapi="JACK", rate=opts.rate, block=block)
+    fixed = opts.margin_ms is not None
+    _stop(engine)
+    engine.send(
+        cmd.Start(spec, chain=chain, chunk=chunk, margin_ms=opts.margin_ms, adaptive=not fixed)
+    )
+    _wait_running(engine, f"{chain} chunk {chunk} block {block}")
+    probe.wire()
+    time.sleep(0.5)  # first blocks, prefill, skew: let them settle
+    first, server0, t0 = engine.snapshot(), probe.server_xruns(), time.monotonic()
+    found, reported, windows = [], [], []
+    for _ in range(3 * opts.probes):
+        probe.wire()  # (idempotent)
         before = engine.snapshot().latency.total_ms
-        m = meter(engine, rate, "vocoder" not in chain)
+        m = _probe_delay_ms(probe, opts.rate, "vocoder" not in chain)
         if m is not None and engine.snapshot().latency.total_ms == before:
             found.append(m)  # (a margin that grew meanwhile would spoil the comparison)
-        if len(found) == probes:
+            reported.append(before)
+        windows.append(engine.snapshot().timings.get("engine block"))
+        if len(found) == opts.probes:
             break
-    s = engine.snapshot()
-    lat, x, x0 = s.latency, s.xruns, first.xruns
-    row = Row(
+    while time.monotonic() - t0 < opts.seconds:
+        time.sleep(0.5)
+        windows.append(engine.snapshot().timings.get("engine block"))
+    last, elapsed = engine.snapshot(), time.monotonic() - t0
+    windows = [w for w in windows if w is not None and w.steps]
+    lat = last.latency
+    return LiveRow(
         chain=chain,
         chunk=chunk,
-        block=spec.block,
+        block=block,
+        reported_ms=float(np.median(reported)) if reported else lat.total_ms,
         measured_ms=float(np.median(found)) if found else None,
-        reported_ms=lat.total_ms,
         chain_ms=lat.chain_ms,
         ring_ms=lat.ring_ms,
         device_ms=lat.device_in_ms + lat.device_out_ms,
-        load=s.load,
-        engine_xruns=x.ring_underrun + x.ring_overrun - x0.ring_underrun - x0.ring_overrun,
-        server_xruns=x.input_overflow - x0.input_overflow,
+        median_ms=float(np.median([w.median_ms for w in windows])) if windows else 0.0,
+        p99_ms=max((w.p99_ms for w in windows), default=0.0),
+        budget_ms=1000.0 * block / int(last.settings.get("rate", opts.rate)),
+        load=last.load,
+        dropouts=_dropouts(last) - _dropouts(first),
+        server_xruns=probe.server_xruns() - server0,
+        seconds=elapsed,
     )
-    return row
 
 
-def run_bench(spec: StreamSpec, chains=("dry", *WET), chunks=(1, 2, 5), blocks=(128, 256),
-              meter=cable_meter, probes: int = 3, out=sys.stdout) -> list[Row]:  # fmt: skip
-    """Measure every configuration; print a table row as each one finishes."""
-    rows = []
-    engine = Engine(options=EngineOptions())
-    header = (
-        f"{'chain':14} {'chunk':>5} {'block':>5} {'measured':>9} {'reported':>9} "
-        f"{'chain':>7} {'ring':>6} {'device':>6} {'load':>5} {'xruns':>5}"
-    )
-    print(header, file=out, flush=True)
-    try:
-        for chain, chunk, block in configurations(chains, chunks, blocks):
-            s = StreamSpec(**{**asdict(spec), "block": block})
-            row = measure_one(engine, s, chain, chunk, meter, probes)
-            rows.append(row)
-            m = row.measured_ms
-            print(
-                f"{chain:14} {chunk:5d} {block:5d} "
-                + (f"{m:9.1f}" if m is not None else "        -")
-                + f" {row.reported_ms:9.1f} {row.chain_ms:7.1f} "
-                f"{row.ring_ms:6.1f} {row.device_ms:6.1f} {100 * row.load:4.0f}% "
-                f"{row.engine_xruns:5d}",
-                file=out,
-                flush=True,
+def run_live_bench(
+    opts: LiveOptions,
+    progress: Callable[[str], None] | None = None,
+    on_row: Callable[[LiveRow], None] | None = None,
+    factory=None,
+) -> list[LiveRow]:
+    """Measure every configuration of ``opts`` (the models unless ``factory`` or ``toy``)."""
+    if opts.server is not None:
+        rate, period = server_period(opts.server)
+        bad = [b for b in opts.blocks if b != period]
+        if bad or rate != opts.rate:
+            asked = ", ".join(map(str, bad or opts.blocks))
+            raise ValueError(
+                f"JACK server '{opts.server}' runs {rate} Hz, period {period}: it cannot measure "
+                f"block {asked} at {opts.rate} Hz (leave out --jack-server to start servers)"
             )
+    factory = factory or (pass_factory if opts.toy else None)
+    options = EngineOptions(auto_restart=False)
+    engine = Engine(factory=factory, options=options)
+    rows: list[LiveRow] = []
+    try:
+        for block in opts.blocks:
+            server = None
+            if opts.server is None:
+                server = JackServer(opts.rate, block, sync=opts.sync)
+                server.start()
+            name = opts.server or server.name
+            try:
+                with use_server(name):
+                    rows += _run_block(engine, opts, block, name, progress, on_row)
+            finally:
+                if server is not None:
+                    server.stop()
     finally:
         engine.close()
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see the module docstring)."""
-    p = argparse.ArgumentParser(description="live glass-to-glass latency bench")
-    p.add_argument("--input", default=None)
-    p.add_argument("--output", default=None)
-    p.add_argument("--rate", type=int, default=None)
-    p.add_argument("--chains", default="dry,codec,vocoder,codec+vocoder")
-    p.add_argument("--chunks", default="1,2,5")
-    p.add_argument("--blocks", default="128,256")
-    p.add_argument("--probes", type=int, default=3)
-    p.add_argument("--jack", action="store_true",
-                   help="measure with JACK probe clients instead of a loopback cable")  # fmt: skip
-    a = p.parse_args(argv)
-    spec = StreamSpec(input=a.input, output=a.output, rate=a.rate)
-    chains = tuple(c.replace("+", ",") for c in a.chains.split(","))
-    meter = JackMeter() if a.jack else cable_meter
+def _run_block(engine, opts, block, server, progress, on_row) -> list[LiveRow]:
+    probe = ProbeProcess(server)
+    rows = []
     try:
-        rows = run_bench(
-            spec,
-            chains=chains,
-            chunks=tuple(int(c) for c in a.chunks.split(",")),
-            blocks=tuple(int(b) for b in a.blocks.split(",")),
-            meter=meter,
-            probes=a.probes,
-        )
+        for b, chain, chunk in configurations(opts):
+            if b != block:
+                continue
+            if progress:
+                progress(f"live {chain} chunk {chunk} block {block}")
+            row = measure_config(engine, probe, opts, block, chain, chunk)
+            rows.append(row)
+            if on_row:
+                on_row(row)
+        _stop(engine)  # leave the server before it goes
     finally:
-        if isinstance(meter, JackMeter):
-            meter.close()
-    return 0 if all(r.measured_ms is not None for r in rows) else 1
+        probe.close()
+    return rows
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+LIVE_HEAD = (
+    "chain",
+    "chunk",
+    "block",
+    "reported ms",
+    "measured ms",
+    "diff ms",
+    "chain ms",
+    "ring ms",
+    "device ms",
+    "median ms",
+    "p99 ms",
+    "budget ms",
+    "load",
+    "dropouts",
+    "server xruns",
+)
+
+
+def _cells(r: LiveRow) -> tuple[str, ...]:
+    m, d = r.measured_ms, r.diff_ms
+    return (
+        r.chain,
+        str(r.chunk) if "vocoder" in r.chain else "-",
+        str(r.block),
+        f"{r.reported_ms:.1f}",
+        "-" if m is None else f"{m:.1f}",
+        "-" if d is None else f"{d:+.1f}",
+        f"{r.chain_ms:.1f}",
+        f"{r.ring_ms:.1f}",
+        f"{r.device_ms:.1f}",
+        f"{r.median_ms:.2f}",
+        f"{r.p99_ms:.2f}",
+        f"{r.budget_ms:.2f}",
+        f"{100 * r.load:.0f}%",
+        str(r.dropouts),
+        str(r.server_xruns),
+    )
+
+
+def format_live_table(rows: list[LiveRow], opts: LiveOptions) -> str:
+    """The rows as an aligned table, with the conditions above it."""
+    lines = [LIVE_HEAD, *(_cells(r) for r in rows)]
+    widths = [max(len(row[i]) for row in lines) for i in range(len(LIVE_HEAD))]
+    text = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
+    ]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    server = f"JACK server '{opts.server}'" if opts.server else (
+        "jackd --no-realtime " + ("-S " if opts.sync else "") + f"-d dummy -r {opts.rate} -p BLOCK"
+    )  # fmt: skip
+    margin = "auto (adaptive)" if opts.margin_ms is None else f"{opts.margin_ms:g} ms (fixed)"
+    info = [
+        f"live chain through {server}; margin {margin}; >= {opts.seconds:g} s per row",
+        "stages: zero-delay pass-through (toy)" if opts.toy else "stages: the bundled models",
+        "median/p99 ms: engine processing time per block (p99: worst ~1 s window); "
+        "budget: one block; dropouts: the engine was late (silence played); "
+        "server xruns: a JACK client was late",
+    ]
+    return "\n".join([*info, "", *text])

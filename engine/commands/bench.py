@@ -1,4 +1,9 @@
-"""``streamvox bench``: per-step time of the codec hop and the Vocos chunk, 1 thread."""
+"""``streamvox bench``: per-step time of the codec hop and the Vocos chunk, 1 thread.
+
+``streamvox bench --live`` instead measures the live chain through a JACK
+server: glass-to-glass latency (measured and reported), engine load and
+dropouts per chain, chunk and block (see :mod:`engine.audio.livebench`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.audio.livebench import CHAINS, LIVE_BLOCKS, LIVE_CHUNKS, LiveOptions
 from engine.bench import (
     CHUNK_FRAMES,
     VOCOS_SIZES,
@@ -26,12 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand."""
     p = sub.add_parser(
         "bench",
-        help="time one streaming step of each model (median, p99, first chunk, RTF)",
+        help="time one streaming step of each model (median, p99, first chunk, RTF); "
+        "--live: glass-to-glass latency of the live chain through JACK",
         description=(
             "Time the codec overlap-save hop and the Vocos chunk at several chunk sizes, mel "
             "included, for the model as loaded (fp32 eager) and the fast inference paths, on "
             "seeded weights. Other processes on the machine skew the numbers: the load average "
-            "is printed with the table."
+            "is printed with the table. With --live, run the live engine through a JACK server "
+            "(one 'jackd --no-realtime -S -d dummy -r RATE -p BLOCK' per block size, or "
+            "--jack-server) and measure glass-to-glass latency per chain, chunk and block, "
+            "with the engine's load and dropouts."
         ),
     )
     p.add_argument("--runs", type=int, default=300, help="timed steps per row (default 300)")
@@ -49,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--chunks",
-        default=",".join(map(str, CHUNK_FRAMES)),
-        help="comma list of Vocos chunk sizes in frames (default 1,2,5,10)",
+        default=None,
+        help="comma list of Vocos chunk sizes in frames (default 1,2,5,10; --live: 1,2,5)",
     )
     p.add_argument("--no-codec", action="store_true", help="skip the codec rows")
     p.add_argument(
@@ -73,7 +83,54 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"smoke test: {QUICK_RUNS} runs and {QUICK_WARMUP} warm-up steps per row",
     )
+    _register_live(p)
     p.set_defaults(func=run)
+
+
+def _register_live(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live chain (--live)")
+    g.add_argument("--live", action="store_true", help="measure the live chain through JACK")
+    g.add_argument(
+        "--chains",
+        default=",".join(CHAINS),
+        help=f"comma list of chains (default {','.join(CHAINS)})",
+    )
+    g.add_argument(
+        "--blocks",
+        default=",".join(map(str, LIVE_BLOCKS)),
+        help="comma list of block sizes = JACK periods in frames (default 128,256)",
+    )
+    g.add_argument("--rate", type=int, default=48000, help="sample rate (default 48000)")
+    g.add_argument("--probes", type=int, default=3, help="latency probes per row (default 3)")
+    g.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="run each row at least this long, for load and dropouts (default 5)",
+    )
+    g.add_argument(
+        "--margin-ms",
+        type=float,
+        default=None,
+        help="fixed output safety margin in ms (default: the engine's automatic, adaptive one)",
+    )
+    g.add_argument(
+        "--jack-server",
+        default=None,
+        metavar="NAME",
+        help="use this running JACK server (its period is the block) instead of starting jackd",
+    )
+    g.add_argument(
+        "--jack-async",
+        action="store_true",
+        help="start the JACK servers without -S: a late client is then a server xrun (and "
+        "garbles the probe) instead of a stretched cycle",
+    )
+    g.add_argument(
+        "--toy",
+        action="store_true",
+        help="zero-delay pass-through stages instead of the models: the non-model latency",
+    )
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -84,10 +141,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     """Validated :class:`BenchOptions` from the parsed command line (ValueError if bad)."""
     if args.runs < 1 or args.warmup < 0:
         raise ValueError(f"need --runs >= 1 and --warmup >= 0, got {args.runs}, {args.warmup}")
-    try:
-        chunks = tuple(int(c) for c in _csv(args.chunks))
-    except ValueError:
-        raise ValueError(f"--chunks must be a comma list of ints, got {args.chunks!r}") from None
+    chunks = _ints(args.chunks, "--chunks") if args.chunks is not None else CHUNK_FRAMES
     precisions = _csv(args.precision)
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad:
@@ -104,12 +158,61 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
     )
 
 
+def _ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in _csv(text))
+    except ValueError:
+        raise ValueError(f"{option} must be a comma list of ints, got {text!r}") from None
+
+
+def live_options_from_args(args: argparse.Namespace) -> LiveOptions:
+    """Validated :class:`LiveOptions` from the parsed command line (ValueError if bad)."""
+    return LiveOptions(
+        chains=_csv(args.chains),
+        chunks=_ints(args.chunks, "--chunks") if args.chunks is not None else LIVE_CHUNKS,
+        blocks=_ints(args.blocks, "--blocks"),
+        rate=args.rate,
+        probes=args.probes,
+        seconds=args.seconds,
+        margin_ms=args.margin_ms,
+        server=args.jack_server,
+        sync=not args.jack_async,
+        toy=args.toy,
+    )
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """``--live``: print the live table; 1 if a probe was never found, 2 on bad options."""
+    from engine.audio.errors import AudioError
+    from engine.audio.livebench import format_live_table, run_live_bench
+
+    try:
+        opts = live_options_from_args(args)
+        factory = None
+        if args.vocoder_weights is not None and not opts.toy:
+            from engine.audio.taps import ModelStageFactory
+
+            factory = ModelStageFactory(None, args.vocoder_weights)
+        rows = run_live_bench(opts, _progress, factory=factory)
+    except (*USER_ERRORS, AudioError) as exc:
+        print(f"streamvox bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_live_table(rows, opts))
+    missing = [f"{r.chain} chunk {r.chunk} block {r.block}" for r in rows if r.measured_ms is None]
+    if missing:
+        print(f"streamvox bench: probe not found for {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _progress(what: str) -> None:
     print(f"bench: {what} ...", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute the command; returns the process exit code."""
+    if args.live:
+        return run_live(args)
     try:
         opts = options_from_args(args)
         speech = None

@@ -1,4 +1,3 @@
-import io
 
 import numpy as np
 import pytest
@@ -45,19 +44,3 @@ def test_bad_probe_options_raise():
         make_probe(48000, "sweep")
     with pytest.raises(ValueError):
         make_probe(48000, "chirp", seconds=0.0001)
-
-
-def test_live_bench_row_for_the_dry_chain(jack_server):
-    from engine.audio.livebench import JackMeter, run_bench
-    from engine.audio.stream import StreamSpec
-
-    meter = JackMeter()
-    out = io.StringIO()
-    try:
-        rows = run_bench(StreamSpec(input="system", output="system"), chains=("dry",),
-                         blocks=(256,), meter=meter, probes=1, out=out)  # fmt: skip
-    finally:
-        meter.close()
-    (row,) = rows
-    assert row.measured_ms == pytest.approx(row.reported_ms, abs=1.0)
-    assert "dry" in out.getvalue().splitlines()[1]
