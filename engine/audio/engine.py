@@ -15,6 +15,7 @@ the snapshot; with ``auto_restart`` the last ``Start`` is retried every
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import queue
 import sys
@@ -72,6 +73,12 @@ class EngineOptions:
     # One torch thread: steady step times, and the cores stay free for the
     # audio host and the GUI. Process-wide; None leaves torch alone.
     torch_threads: int | None = 1
+    # Python's full (generation 2) garbage collection walks every object of
+    # the process with the GIL held: measured up to 99 ms with torch and the
+    # CLI loaded, i.e. ~30 blocks of silence at block 128. At each stream
+    # start the engine collects once and freezes what exists (the models, the
+    # libraries), so later collections only walk what is new. Process-wide.
+    freeze_gc: bool = True
 
 
 class Engine:
@@ -405,6 +412,9 @@ class Engine:
                 proc.arm_capture(int(self._early_capture * info.rate))
                 self._pending, self._early_capture = ("capture", None), 0.0
             self._reset_meters(info.rate)
+            if self.options.freeze_gc:
+                gc.collect()
+                gc.freeze()
             host.go(self._margin_ms(start, stage_set))
         except Exception as exc:  # noqa: BLE001 - reported in the snapshot
             if host is not None:
