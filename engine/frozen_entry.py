@@ -10,7 +10,8 @@ normal command line sees their arguments:
   makes work on every platform;
 * ``--audio-host ...``: the audio host process (``engine.audio.host``);
 * ``-m MODULE ...`` for the few modules the app runs as ``python -m``
-  (device listing, the GUI smoke test of ``self-test``): their ``main(argv)``.
+  (device listing, the Lab's audio player, the GUI smoke test of
+  ``self-test``): their ``main(argv)``.
 
 Everything else is the ``streamvox`` command line (:func:`engine.cli.main`).
 """
@@ -23,7 +24,7 @@ import sys
 
 #: Modules the app starts as ``sys.executable -m MODULE``; the spec bundles each,
 #: and each has ``main(argv) -> int``.
-HELPER_MODULES = ("engine.audio.devices", "app.smoke")
+HELPER_MODULES = ("engine.audio.devices", "engine.audio.player_child", "app.smoke")
 AUDIO_HOST_FLAG = "--audio-host"
 
 

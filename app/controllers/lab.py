@@ -8,10 +8,14 @@ responsive (see ``tests/gui/test_lab.py``), while a process would have to
 reload the models and ship every output back.
 
 Playback uses :class:`engine.audio.player.PairPlayer` on the live panel's
-output device. While the live stream runs, the Lab does not play: both
-would fight over the same output (an ALSA device may refuse the second
-stream outright), and a person comparing offline results does not want the
-microphone in their ears. Starting the live stream stops Lab playback.
+output device; its stream runs in a child process, so a device or audio
+server that dies mid-play shows as an error under the table (the pair and
+the position are kept; Play tries again) and never hangs the GUI for longer
+than the player's timeouts. While the live stream runs, the Lab does not
+play: both would fight over the same output (an ALSA device may refuse the
+second stream outright), and a person comparing offline results does not
+want the microphone in their ears. Starting the live stream stops Lab
+playback.
 """
 
 from __future__ import annotations
@@ -262,7 +266,7 @@ class LabController(QObject):
                 self.cell = key
             self.player.play(source)
         except Exception as exc:  # noqa: BLE001 - device errors are shown, never raised into Qt
-            self.view.set_player_text(f"Cannot play: {exc}")
+            self.view.set_player_text(f"Cannot play: {exc}", error=True)
             return False
         self._timer.start()
         self._show_player()
@@ -298,6 +302,9 @@ class LabController(QObject):
             self.view.set_player_text(
                 f"▶ {heard} · {Path(file).name} · {st.position_s:.1f}/{st.duration_s:.1f} s"
             )
+        elif st.error:
+            self._timer.stop()
+            self.view.set_player_text(f"Playback stopped: {st.error}. Play tries again.", True)
         else:
             self._timer.stop()
             self.view.set_player_text(f"■ {chain} · {Path(file).name} (stopped)")

@@ -350,9 +350,10 @@ class LabView(QWidget):
         self.flip.setEnabled(playing)
         self.stop.setEnabled(playing)
 
-    def set_player_text(self, text: str) -> None:
-        """What the player does, in words."""
+    def set_player_text(self, text: str, error: bool = False) -> None:
+        """What the player does, in words (``error``: in red, e.g. the device was lost)."""
         self.player_label.setText(text)
+        self.player_label.setStyleSheet("color: #d04040;" if error else "")
 
     def set_chunk_note(self, chunk: int) -> None:
         """Which vocoder chunk the Lab uses (the live panel's)."""

@@ -1,32 +1,35 @@
 """A/B playback of one utterance: the original or its processed version, flipped in place.
 
-The Lab plays a scored cell against its original. Both signals are aligned
-(the chain's latency removed), so a flip keeps the playback position and
-crossfades from one to the other over ``fade_ms`` (raised-cosine gains that
-sum to one: the two versions are correlated, so equal-gain keeps the level
-steady where equal-power would bump it by up to 3 dB). A flip that arrives
-mid-fade reverses the fade from where it is, so repeated flips never click.
+The Lab plays a scored cell against its original; :class:`ABMixer` (in
+:mod:`engine.audio.player_mixer`) crossfades between the two aligned
+signals at the same position.
 
-The PortAudio callback only reads preallocated arrays and a few integers the
-control methods set; the signals are resampled to the device rate when they
-are loaded, not while playing.
-
-Caveat: the stream lives in the calling process. With PortAudio 19.6 and
-JACK, closing a stream after the JACK server died can hang (see
-``engine.audio.devices``); the live engine avoids this with a child process,
-the Lab player opens its stream only while it plays.
+The PortAudio stream runs in a child process (:mod:`engine.audio.player_child`),
+never in the caller's: with PortAudio 19.6 and JACK, closing a stream after
+the server died hangs for minutes and ``Pa_Terminate`` aborts, which would
+take the GUI with it. Every wait on the child is bounded; a child that does
+not answer is killed. A flip or a position read never waits on the child
+(shared counters). When the device or the server goes mid-play,
+:meth:`PairPlayer.state` carries the error; the pair and the position are
+kept, and the next :meth:`PairPlayer.play` starts a fresh child.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.audio.errors import StreamError
+from engine.audio.errors import AudioError
+from engine.audio.player_mixer import SOURCES, ABMixer, source_index
+from engine.audio.player_process import PlayerProcess
+from engine.audio.player_protocol import POS, WANT
+from engine.audio.shm import default_dir
 
-SOURCES = ("original", "processed")
+__all__ = ["SOURCES", "ABMixer", "PairPlayer", "PlayerState"]
 
 
 @dataclass(frozen=True)
@@ -38,87 +41,15 @@ class PlayerState:
     position_s: float
     duration_s: float
     device: str
-
-
-class ABMixer:
-    """Two aligned signals ``(2, L)`` and a read position; renders one or a crossfade.
-
-    No device: :class:`PairPlayer` calls :meth:`render` from its callback, and
-    tests call it directly. :meth:`flip` / :meth:`select` may be called from
-    another thread (they only set one integer the renderer follows).
-    """
-
-    def __init__(self, original: np.ndarray, processed: np.ndarray, fade: int) -> None:
-        if fade < 1:
-            raise ValueError(f"fade must be >= 1 sample, got {fade}")
-        a, b = np.asarray(original, np.float32), np.asarray(processed, np.float32)
-        sig = np.zeros((2, max(a.shape[0], b.shape[0])), np.float32)
-        sig[0, : a.shape[0]], sig[1, : b.shape[0]] = a, b
-        self.sig = sig
-        self.ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)).astype(np.float32)
-        self.pos = 0
-        self.cur = self.want = 1  # indices into SOURCES
-        self.fade_at = -1  # position in the ramp while fading, else -1
-
-    @property
-    def length(self) -> int:
-        """Frames in the longer signal."""
-        return self.sig.shape[1]
-
-    def start(self, source: str, pos: int) -> None:
-        """Jump to ``pos`` playing ``source`` (no fade: playback is stopped)."""
-        self.cur = self.want = _source_index(source)
-        self.fade_at = -1
-        self.pos = max(0, min(int(pos), self.length))
-
-    def select(self, source: str) -> None:
-        """Crossfade to ``source`` (nothing happens if it is already heard)."""
-        self.want = _source_index(source)
-
-    def flip(self) -> str:
-        """Crossfade to the other source; return it."""
-        self.want = 1 - self.want
-        return SOURCES[self.want]
-
-    def render(self, out: np.ndarray) -> int:
-        """Write the next frames into ``out`` (zeros past the end); return frames of signal."""
-        n = max(0, min(out.shape[0], self.length - self.pos))
-        done = 0
-        while done < n:
-            done += self._fill(out[done:n], self.pos + done)
-        out[n:] = 0.0
-        self.pos += n
-        return n
-
-    def _fill(self, out: np.ndarray, pos: int) -> int:
-        self._follow_request()
-        sig, k = self.sig, out.shape[0]
-        if self.fade_at < 0:
-            out[:] = sig[self.cur, pos : pos + k]
-            return k
-        at = self.fade_at
-        k = min(k, self.ramp.shape[0] - at)
-        new, old = sig[self.want, pos : pos + k], sig[self.cur, pos : pos + k]
-        np.subtract(new, old, out=out[:k])
-        out[:k] *= self.ramp[at : at + k]
-        out[:k] += old
-        self.fade_at = at + k
-        if self.fade_at >= self.ramp.shape[0]:
-            self.cur, self.fade_at = self.want, -1
-        return k
-
-    def _follow_request(self) -> None:
-        want, fading = self.want, self.fade_at >= 0
-        if not fading and want != self.cur:
-            self.fade_at = 0
-        elif fading and want == self.cur:
-            # reversed mid-fade: ramp[F - i] == 1 - ramp[i], so continue from the mirror point
-            self.cur = 1 - want
-            self.fade_at = self.ramp.shape[0] - self.fade_at
+    error: str | None = None  # why playback stopped on its own (device lost, server gone)
 
 
 class PairPlayer:
-    """Plays ``original`` or ``processed`` on an output device; :meth:`flip` swaps them."""
+    """Plays ``original`` or ``processed`` on an output device; :meth:`flip` swaps them.
+
+    ``timeout_s`` bounds every command to the child (load, play, stop); the
+    first one also waits up to ``start_timeout_s`` for the child to start.
+    """
 
     def __init__(
         self,
@@ -127,66 +58,83 @@ class PairPlayer:
         block: int = 512,
         fade_ms: float = 15.0,
         jack_client_name: str | None = "streamvox-lab",
+        timeout_s: float = 3.0,
+        start_timeout_s: float = 10.0,
     ) -> None:
         if not 16 <= block <= 8192:
             raise ValueError(f"block must be 16..8192 frames, got {block}")
         if not 1.0 <= fade_ms <= 200.0:
             raise ValueError(f"fade_ms must be 1..200, got {fade_ms}")
+        if not (0 < timeout_s and 0 < start_timeout_s):
+            raise ValueError("timeouts must be positive")
         self.device, self.hostapi, self.block, self.fade_ms = device, hostapi, block, fade_ms
         self.jack_client_name = jack_client_name
-        self._named = False
-        self._stream = None
-        self._label = ""
-        self._rate = 0
-        self._mixer: ABMixer | None = None
-        self._stop_exc: type[Exception] = Exception
-        self._buf = np.zeros(max(8192, 4 * block), np.float32)
+        self.timeout_s, self.start_timeout_s = timeout_s, start_timeout_s
+        self._proc: PlayerProcess | None = None
+        self._child_loaded = False
+        self._pair: np.ndarray | None = None  # (2, L) at self._src_rate
+        self._src_rate = 0
+        self._rate, self._frames, self._label = 0, 0, ""
+        self._want = 1
+        self._pos = 0  # device frames, while no loaded child holds the position
+        self._gen = 0
+        self._playing = False
+        self._error: str | None = None
         self._done = threading.Event()
         self._done.set()
 
     # -- control ------------------------------------------------------------------
     def load(self, original: np.ndarray, processed: np.ndarray, rate: int = 16_000) -> None:
-        """Set the pair to play (mono ``(L,)`` each, same rate, aligned); stops playback."""
+        """Set the pair to play (mono ``(L,)`` each, same rate, aligned); stops playback.
+
+        Raises :class:`~engine.audio.errors.DeviceError` when the output device
+        is missing, :class:`~engine.audio.errors.StreamError` when the player
+        process fails.
+        """
         self.stop()
-        dev = self._resolve()
-        self._rate = int(dev.default_samplerate)
-        self._label = dev.label
-        a, b = (self._to_device(np.asarray(s, np.float32), rate) for s in (original, processed))
-        fade = max(1, int(round(self.fade_ms * 1e-3 * self._rate)))
-        self._mixer = ABMixer(a, b, fade)
+        a, b = (np.asarray(s, np.float32).reshape(-1) for s in (original, processed))
+        pair = np.zeros((2, max(a.size, b.size)), np.float32)
+        pair[0, : a.size], pair[1, : b.size] = a, b
+        self._pair, self._src_rate = pair, int(rate)
+        self._child_loaded, self._pos, self._error = False, 0, None
+        self._with_child(lambda: None)
 
     @property
     def loaded(self) -> bool:
         """True once a pair is loaded."""
-        return self._mixer is not None
+        return self._pair is not None
 
     def play(self, source: str = "processed", start_s: float | None = None) -> None:
         """Play ``source`` from ``start_s`` (default: where it stopped, or the start).
 
         While already playing, this only crossfades to ``source``.
         """
-        mixer = self._mixer
-        if mixer is None:
+        if self._pair is None:
             raise ValueError("nothing loaded: choose a result cell first")
+        want = source_index(source)
         if self.playing:
-            mixer.select(source)
+            self._set_want(want)
             return
-        pos = mixer.pos if start_s is None else int(start_s * self._rate)
-        mixer.start(source, 0 if pos >= mixer.length else pos)
-        self.stop()
-        self._open()
+        self._error = None
+        self._with_child(lambda: self._start(source, start_s))
 
     def flip(self) -> str:
         """Crossfade to the other source at the same position; return the one now heard."""
-        if self._mixer is None:
+        if self._pair is None:
             raise ValueError("nothing loaded: choose a result cell first")
-        return self._mixer.flip()
+        self._set_want(1 - self._want)
+        return SOURCES[self._want]
 
     def stop(self) -> None:
-        """Stop and close the stream (the position is kept)."""
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close(ignore_errors=True)
+        """Stop playback (the position is kept); kills a child that does not answer."""
+        proc = self._proc
+        if self._playing and proc is not None and proc.alive:
+            proc.watch(False)
+            try:
+                self._pos = int(proc.request("stop", self.timeout_s)["pos"])
+            except (AudioError, ValueError):
+                self._discard()  # killed: the sound stopped with it
+        self._playing = False
         self._done.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -194,75 +142,133 @@ class PairPlayer:
         return self._done.wait(timeout)
 
     @property
+    def child_pid(self) -> int | None:
+        """Process id of the audio child while one runs (for diagnostics)."""
+        proc = self._proc
+        return proc.proc.pid if proc is not None and proc.alive else None
+
+    @property
     def playing(self) -> bool:
         """True while the stream plays."""
-        return self._stream is not None and not self._done.is_set()
+        return self._playing
 
     def state(self) -> PlayerState:
-        """A snapshot of the player for the front end."""
-        m, rate = self._mixer, self._rate or 1
+        """A snapshot of the player for the front end (never waits on the child)."""
+        rate = self._rate or 1
         return PlayerState(
-            playing=self.playing,
-            source=SOURCES[m.want] if m is not None else SOURCES[1],
-            position_s=m.pos / rate if m is not None else 0.0,
-            duration_s=m.length / rate if m is not None else 0.0,
+            playing=self._playing,
+            source=SOURCES[self._want],
+            position_s=self._position() / rate,
+            duration_s=self._frames / rate,
             device=self._label,
+            error=self._error,
         )
 
     def close(self) -> None:
-        """Stop; the player can be loaded and used again later."""
+        """Stop and end the child; the player can be loaded and used again later."""
         self.stop()
+        if self._proc is not None:
+            self._proc.quit(self.timeout_s)
+            self._discard()
 
-    # -- device ---------------------------------------------------------------------
-    def _resolve(self):
-        from engine.audio.devices import resolve, set_jack_client_name
+    # -- child ------------------------------------------------------------------------
+    def _with_child(self, action) -> None:
+        """Run ``action`` with a loaded child; once more with a fresh one if an old one fails.
 
-        if self.jack_client_name and not self._named:
-            set_jack_client_name(self.jack_client_name)  # before the first stream only
-            self._named = True
-        return resolve(self.device, "output", self.hostapi)
-
-    def _to_device(self, x: np.ndarray, rate: int) -> np.ndarray:
-        if rate == self._rate:
-            return x
-        import soxr
-
-        return soxr.resample(x, rate, self._rate, quality="HQ").astype(np.float32)
-
-    def _open(self) -> None:
-        import sounddevice as sd
-
-        self._stop_exc = sd.CallbackStop
-        dev = self._resolve()
-        channels = min(2, dev.max_output_channels)
-        self._done.clear()
+        A child that has been idle may hold a PortAudio whose audio server
+        died and came back: it cannot open anything any more.
+        """
+        fresh = self._proc is None or not self._proc.alive
         try:
-            stream = sd.OutputStream(
-                device=dev.index,
-                samplerate=self._rate,
-                channels=channels,
-                blocksize=self.block,
-                dtype="float32",
-                callback=self._callback,
-                finished_callback=self._done.set,
+            self._ensure_child()
+            action()
+        except AudioError:
+            if fresh:
+                raise
+            self._discard()
+            self._ensure_child()
+            action()
+
+    def _ensure_child(self) -> None:
+        if self._proc is not None and not self._proc.alive:
+            self._discard()
+        if self._proc is None:
+            proc = PlayerProcess(self.block, self.fade_ms, self.jack_client_name, self._on_event)
+            self._proc = proc
+            proc.wait_ready(self.start_timeout_s)
+            self._child_loaded = False
+        if not self._child_loaded:
+            self._load_child()
+
+    def _load_child(self) -> None:
+        fd, path = tempfile.mkstemp(prefix="streamvox-lab-pair-", suffix=".npy", dir=default_dir())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, self._pair)
+            seconds = self._pair.shape[1] / max(self._src_rate, 1)
+            reply = self._proc.request(
+                "load",
+                self.timeout_s + seconds / 30.0,  # resampling a long file takes a while
+                path=path,
+                rate=self._src_rate,
+                device=self.device,
+                hostapi=self.hostapi,
             )
-            stream.start()
-        except sd.PortAudioError as exc:
+        finally:
+            os.unlink(path)
+        self._rate, self._frames, self._label = reply["rate"], reply["frames"], reply["device"]
+        self._proc.slots[POS] = min(self._pos, self._frames)
+        self._child_loaded = True
+
+    def _start(self, source: str, start_s: float | None) -> None:
+        pos = self._position() if start_s is None else int(start_s * self._rate)
+        self._gen += 1
+        self._want = source_index(source)
+        self._proc.slots[WANT] = self._want
+        self._done.clear()
+        self._playing = True  # before the request: an "ended" may arrive before its reply
+        try:
+            self._proc.request(
+                "play", self.timeout_s, source=source, pos=0 if pos >= self._frames else pos,
+                gen=self._gen,
+            )  # fmt: skip
+            self._proc.watch(True)
+        except BaseException:
+            self._playing = False
             self._done.set()
-            raise StreamError(f"cannot play on '{dev.label}' at {self._rate} Hz: {exc}") from exc
-        self._stream = stream
+            raise
 
-    # -- audio thread -------------------------------------------------------------------
-    def _callback(self, outdata, frames, _time, _status) -> None:
-        buf = self._buf[:frames]
-        mixer = self._mixer
-        mixer.render(buf)
-        outdata[:] = buf[:, None]
-        if mixer.pos >= mixer.length:
-            raise self._stop_exc
+    def _set_want(self, want: int) -> None:
+        self._want = want
+        if self._proc is not None:
+            self._proc.slots[WANT] = want
 
+    def _position(self) -> int:
+        if self._proc is not None and self._child_loaded:
+            return int(self._proc.slots[POS])
+        return self._pos
 
-def _source_index(source: str) -> int:
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    return SOURCES.index(source)
+    def _discard(self) -> None:
+        """Forget the child (killing it if needed), keeping the position it reached."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if self._child_loaded:
+            self._pos = int(proc.slots[POS])
+        proc.kill()
+        self._child_loaded = False
+
+    def _on_event(self, event: dict) -> None:
+        """From the child's reader thread: the take ended, or the stream / child died."""
+        kind = event.get("event")
+        if kind == "ended" and event.get("gen") != self._gen:
+            return  # the end of an earlier take
+        if kind in ("failed", "exit") and not self._playing:
+            return  # an idle child went away: the next play starts a fresh one
+        if kind in ("failed", "exit"):
+            self._error = event.get("message") or "the audio player stopped"
+        proc = self._proc
+        if proc is not None:
+            proc.watch(False)
+        self._playing = False
+        self._done.set()

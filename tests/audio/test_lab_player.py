@@ -1,4 +1,8 @@
-"""The Lab's A/B player: crossfade logic offline, and what it really plays on JACK."""
+"""The Lab's A/B player: crossfade logic offline, and what it really plays on JACK.
+
+PortAudio runs in the player's child process, never in this one: the tests
+need no PortAudio clean-up of their own.
+"""
 
 import time
 
@@ -6,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.audio.player import ABMixer, PairPlayer
-from tests.audio.jack_recorder import Recorder, portaudio_released  # noqa: F401 (fixture)
+from tests.audio.jack_recorder import Recorder
 
 SR = 16_000
 
@@ -68,7 +72,6 @@ def test_bad_arguments_are_refused():
         PairPlayer().play()  # nothing loaded
 
 
-@pytest.mark.usefixtures("portaudio_released")
 def test_player_plays_and_flips_on_a_jack_server(jack_server):
     import soxr
 
@@ -88,7 +91,7 @@ def test_player_plays_and_flips_on_a_jack_server(jack_server):
         assert player.wait(timeout=20.0)
         assert not player.state().playing
     finally:
-        player.stop()
+        player.close()
         rec.close()
     y = rec.rec[: rec.n]
     a48, b48 = (soxr.resample(s, SR, 48_000, quality="HQ") for s in (a, b))
