@@ -12,7 +12,8 @@ from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
 from engine.audio.player import PairPlayer
 from engine.cli import main
-from tests.audio.jack_recorder import Recorder, portaudio_released  # noqa: F401 (fixture)
+from tests.audio.jack_recorder import Recorder
+from tests.audio.jack_rig import JackServer, jack_available
 from tests.speech_fixture import SENTENCES, make_speech
 
 CHAINS = ("dry", "mulaw", "opus@12")
@@ -196,7 +197,6 @@ def test_play_is_refused_while_the_live_stream_runs(qtbot, speech_dir):
         controller.close()
 
 
-@pytest.mark.usefixtures("portaudio_released")
 def test_play_flip_and_stop_on_a_jack_server(qtbot, lab, speech_dir, jack_server):
     view, controller = lab
     players = []
@@ -243,6 +243,50 @@ def test_play_flip_and_stop_on_a_jack_server(qtbot, lab, speech_dir, jack_server
         rec.close()
     heard = rec.rec[: rec.n]
     assert np.sqrt(np.mean(heard**2)) > 0.01  # speech really came out of the device
+
+
+@pytest.fixture
+def own_server(monkeypatch):
+    """A JACK server this test may kill and restart (restarted under the same name)."""
+    if not jack_available():
+        pytest.skip("jackd or the JACK-Client package is not installed")
+    server = JackServer()
+    server.start()
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", server.name)
+    yield server
+    if server.proc is None:
+        server.start()  # a killed server's registry slot is reclaimed by its name
+    server.stop()
+
+
+def test_a_server_killed_mid_play_is_shown_and_play_works_again(qtbot, lab, speech_dir, own_server):
+    view, controller = lab
+    controller._make_player = lambda: PairPlayer(hostapi="JACK", jack_client_name="svlabguikill")
+    for cb in view.chain_boxes.values():
+        cb.setChecked(cb is view.chain_boxes["dry"])
+    view.more_chains.setText("")
+    controller.add_paths([str(speech_dir / "utt0.wav")])
+    assert run_to_end(qtbot, controller) == "done"
+    view.table.selectRow(0)
+    view.play_processed.click()
+    assert controller.player.state().playing and view.stop.isEnabled()
+    # When the audio server dies mid-play, the Lab says so (in red) within a few seconds
+    own_server.kill()
+    qtbot.waitUntil(lambda: "Playback stopped" in view.player_label.text(), timeout=3000)
+    assert "audio server gone" in view.player_label.text()
+    assert "#d04040" in view.player_label.styleSheet()
+    assert not view.flip.isEnabled() and not view.stop.isEnabled()
+    assert view.play_processed.isEnabled()
+    # Play while it is away: why not, at once
+    view.play_original.click()
+    assert view.player_label.text().startswith("Cannot play: no audio output device")
+    # Back again: the same cell plays, the error is gone
+    own_server.start()
+    view.play_original.click()
+    assert controller.player.state().playing and controller.player.state().error is None
+    assert view.player_label.text().startswith("▶ original") and not view.player_label.styleSheet()
+    view.stop.click()
+    assert not controller.player.state().playing
 
 
 def test_the_lab_is_a_tab_next_to_the_live_view(qtbot, window):
