@@ -82,6 +82,7 @@ class PairPlayer:
         self._error: str | None = None
         self._done = threading.Event()
         self._done.set()
+        self._lock = threading.Lock()  # play/end transitions: GUI thread vs the child's reader
 
     # -- control ------------------------------------------------------------------
     def load(self, original: np.ndarray, processed: np.ndarray, rate: int = 16_000) -> None:
@@ -193,7 +194,9 @@ class PairPlayer:
         if self._proc is not None and not self._proc.alive:
             self._discard()
         if self._proc is None:
-            proc = PlayerProcess(self.block, self.fade_ms, self.jack_client_name, self._on_event)
+            proc = PlayerProcess(
+                self.block, self.fade_ms, self.jack_client_name, lambda e: self._on_event(proc, e)
+            )
             self._proc = proc
             proc.wait_ready(self.start_timeout_s)
             self._child_loaded = False
@@ -232,7 +235,9 @@ class PairPlayer:
                 "play", self.timeout_s, source=source, pos=0 if pos >= self._frames else pos,
                 gen=self._gen,
             )  # fmt: skip
-            self._proc.watch(True)
+            with self._lock:  # not if the take already ended (a very short one)
+                if self._playing:
+                    self._proc.watch(True)
         except BaseException:
             self._playing = False
             self._done.set()
@@ -258,17 +263,16 @@ class PairPlayer:
         proc.kill()
         self._child_loaded = False
 
-    def _on_event(self, event: dict) -> None:
-        """From the child's reader thread: the take ended, or the stream / child died."""
+    def _on_event(self, proc: PlayerProcess, event: dict) -> None:
+        """From a child's reader thread: the take ended, or the stream / child died."""
         kind = event.get("event")
-        if kind == "ended" and event.get("gen") != self._gen:
-            return  # the end of an earlier take
-        if kind in ("failed", "exit") and not self._playing:
-            return  # an idle child went away: the next play starts a fresh one
-        if kind in ("failed", "exit"):
-            self._error = event.get("message") or "the audio player stopped"
-        proc = self._proc
-        if proc is not None:
+        if proc is not self._proc or (kind == "ended" and event.get("gen") != self._gen):
+            return  # from a child already replaced, or the end of an earlier take
+        with self._lock:
+            if kind in ("failed", "exit") and not self._playing:
+                return  # an idle child went away: the next play starts a fresh one
+            if kind in ("failed", "exit"):
+                self._error = event.get("message") or "the audio player stopped"
             proc.watch(False)
-        self._playing = False
-        self._done.set()
+            self._playing = False
+            self._done.set()

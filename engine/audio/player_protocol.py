@@ -52,18 +52,10 @@ class ControlBlock:
         return cls(os.path.join(default_dir(), name), create=True)
 
     def unlink(self) -> None:
-        """Remove the file (the mappings stay valid)."""
+        """Remove the file (the mappings stay valid; unmapped with the last reference)."""
         try:
             os.unlink(self.path)
         except FileNotFoundError:
-            pass
-
-    def close(self) -> None:
-        """Unmap (the array must not be used afterwards)."""
-        self.slots = None
-        try:
-            self._map.close()
-        except BufferError:  # a view still exported: the OS frees it with the process
             pass
 
 

@@ -70,6 +70,8 @@ def test_bad_arguments_are_refused():
         PairPlayer(block=4)
     with pytest.raises(ValueError):
         PairPlayer().play()  # nothing loaded
+    with pytest.raises(ValueError):
+        PairPlayer(timeout_s=0)
 
 
 def test_player_plays_and_flips_on_a_jack_server(jack_server):

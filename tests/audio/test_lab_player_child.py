@@ -171,6 +171,10 @@ def test_the_child_leaves_when_the_gui_side_goes(monkeypatch):
     proc = PlayerProcess(256, 15.0, None, events.append)
     proc.wait_ready(timeout=30.0)
     assert not os.path.exists(proc.control.path)  # unlinked once both sides mapped it
+    with pytest.raises(ValueError, match="unknown command 'dance'"):
+        proc.request("dance", timeout=10.0)
+    with pytest.raises(ValueError, match="nothing loaded"):
+        proc.request("play", timeout=10.0, source="original", pos=0)
     proc.proc.stdin.close()  # what the OS does when the GUI process dies
     assert proc.proc.wait(timeout=5.0) == 0
     _until(lambda: events, timeout=2.0)
