@@ -8,6 +8,7 @@ which PortAudio's JACK host adds nothing to (the streams are opened at
 JACK's own period).
 """
 
+import gc
 import time
 
 import numpy as np
@@ -41,6 +42,7 @@ def test_reported_latency_is_measured_latency(jack_server, rig, duplex):
     try:
         snap = _start(engine, duplex)
         assert snap.settings["duplex"] is duplex
+        assert gc.get_freeze_count() > 0  # no full GC pass walks the models mid-stream
         rig.wire()
         x = 0.2 * np.random.default_rng(3).standard_normal(int(0.8 * RATE))
         x = np.clip(x, -0.7, 0.7).astype(np.float32)  # below the limiter's knee
