@@ -16,6 +16,11 @@ time are reported with it.
 ``toy`` replaces the models with pass-through stages of zero delay: what is
 left is the part of the latency that is not the models' (resamplers, ring,
 device), for the same chains.
+
+``cable`` measures real devices instead, through a loopback cable from the
+output to the input (:meth:`Engine.measure`: the probe replaces the input
+of the chain and is found again in the raw input); no JACK server is
+started and none is needed.
 """
 
 from __future__ import annotations
@@ -95,6 +100,9 @@ class LiveOptions:
     seconds: float = 5.0  # each configuration runs at least this long
     margin_ms: float | None = None  # None: the engine's automatic (adaptive) margin
     server: str | None = None  # a running JACK server instead of starting one per block
+    cable: bool = False  # real devices and a loopback cable instead of JACK probe clients
+    input: str | None = None  # devices of the cable mode (None: the defaults)
+    output: str | None = None
     # Synchronous servers (-S): a late client (the probe, the audio host; no
     # real-time scheduling here) stretches a cycle instead of causing an xrun
     # that would garble the probe. The engine's own dropouts count either way.
@@ -118,6 +126,16 @@ class LiveOptions:
             )
         if self.margin_ms is not None and not 0 <= self.margin_ms <= 500:
             raise ValueError(f"margin_ms must be 0..500, got {self.margin_ms}")
+        if self.cable and self.server is not None:
+            raise ValueError("a loopback cable measurement uses no JACK server")
+
+    def spec(self, block: int) -> StreamSpec:
+        """The stream to open for ``block``."""
+        if self.cable:
+            return StreamSpec(input=self.input, output=self.output, rate=self.rate, block=block)
+        return StreamSpec(
+            input="system", output="system", hostapi="JACK", rate=self.rate, block=block
+        )
 
 
 @dataclass(frozen=True)
@@ -137,7 +155,7 @@ class LiveRow:
     budget_ms: float  # one block of audio
     load: float
     dropouts: int  # the engine was late: output ring underruns (+ input ring overruns)
-    server_xruns: int  # the JACK server's (PortAudio flags them as over/underflows too)
+    server_xruns: int | None  # the JACK server's (PortAudio flags them too); None: no JACK
     seconds: float
 
     @property
@@ -154,14 +172,61 @@ def configurations(opts: LiveOptions) -> Iterator[tuple[int, str, int]]:
                 yield block, chain, chunk
 
 
-def _probe_delay_ms(probe: ProbeProcess, rate: int, keeps_phase: bool) -> float | None:
-    signal = make_probe(rate, "chirp" if keeps_phase else "bursts", seconds=PROBE_S)
-    rec = probe.play_record(signal, extra=RECORD_EXTRA_S)
+def _find_ms(signal: np.ndarray, rec: np.ndarray, rate: int, keeps_phase: bool) -> float | None:
     if keeps_phase:
         delay, _ = find_delay(signal, rec)
     else:
         delay, _ = find_delay_envelope(signal, rec, rate)
     return None if delay is None else 1000.0 * delay / rate
+
+
+def _signal(rate: int, keeps_phase: bool) -> np.ndarray:
+    return make_probe(rate, "chirp" if keeps_phase else "bursts", seconds=PROBE_S)
+
+
+class JackMeter:
+    """Glass-to-glass through JACK from outside: probe clients play into and record the engine."""
+
+    def __init__(self, server: str | None) -> None:
+        self.probe = ProbeProcess(server)
+
+    def prepare(self) -> None:
+        """(Re)connect to the engine's ports."""
+        self.probe.wire()
+
+    def delay_ms(self, engine: Engine, rate: int, keeps_phase: bool) -> float | None:
+        """One measurement (None: the probe was not found)."""
+        signal = _signal(rate, keeps_phase)
+        rec = self.probe.play_record(signal, extra=RECORD_EXTRA_S)
+        return _find_ms(signal, rec, rate, keeps_phase)
+
+    def server_xruns(self) -> int | None:
+        """The server's xruns so far."""
+        return self.probe.server_xruns()
+
+    def close(self) -> None:
+        """Leave the server."""
+        self.probe.close()
+
+
+class CableMeter:
+    """Glass-to-glass through a loopback cable: the engine sends the probe and finds it again."""
+
+    def prepare(self) -> None:
+        """Nothing to connect: the cable is."""
+
+    def delay_ms(self, engine: Engine, rate: int, keeps_phase: bool) -> float | None:
+        """One measurement (None: the probe was not found)."""
+        signal = _signal(rate, keeps_phase)
+        _delay, _quality, rec = engine.measure(signal, seconds=PROBE_S + RECORD_EXTRA_S + 0.4)
+        return _find_ms(signal, rec, rate, keeps_phase)
+
+    def server_xruns(self) -> int | None:
+        """Not known without a JACK server."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 def _stop(engine: Engine, timeout: float = 10.0) -> None:
@@ -188,24 +253,24 @@ def _dropouts(snap) -> int:
 
 
 def measure_config(
-    engine: Engine, probe: ProbeProcess, opts: LiveOptions, block: int, chain: str, chunk: int
+    engine: Engine, meter, opts: LiveOptions, block: int, chain: str, chunk: int
 ) -> LiveRow:
-    """Run one configuration for ``opts.seconds`` (at least) and measure it."""
-    spec = StreamSpec(input="system", output="system", hostapi="JACK", rate=opts.rate, block=block)
+    """Run one configuration for ``opts.seconds`` (at least) and measure it with ``meter``."""
+    spec = opts.spec(block)
     fixed = opts.margin_ms is not None
     _stop(engine)
     engine.send(
         cmd.Start(spec, chain=chain, chunk=chunk, margin_ms=opts.margin_ms, adaptive=not fixed)
     )
     _wait_running(engine, f"{chain} chunk {chunk} block {block}")
-    probe.wire()
+    meter.prepare()
     time.sleep(0.5)  # first blocks, prefill, skew: let them settle
-    first, server0, t0 = engine.snapshot(), probe.server_xruns(), time.monotonic()
+    first, server0, t0 = engine.snapshot(), meter.server_xruns(), time.monotonic()
     found, reported, windows = [], [], []
     for _ in range(3 * opts.probes):
-        probe.wire()  # (idempotent)
+        meter.prepare()  # (idempotent)
         before = engine.snapshot().latency.total_ms
-        m = _probe_delay_ms(probe, opts.rate, "vocoder" not in chain)
+        m = meter.delay_ms(engine, opts.rate, "vocoder" not in chain)
         if m is not None and engine.snapshot().latency.total_ms == before:
             found.append(m)  # (a margin that grew meanwhile would spoil the comparison)
             reported.append(before)
@@ -215,7 +280,7 @@ def measure_config(
     while time.monotonic() - t0 < opts.seconds:
         time.sleep(0.5)
         windows.append(engine.snapshot().timings.get("engine block"))
-    last, elapsed = engine.snapshot(), time.monotonic() - t0
+    last, elapsed, server1 = engine.snapshot(), time.monotonic() - t0, meter.server_xruns()
     windows = [w for w in windows if w is not None and w.steps]
     lat = last.latency
     return LiveRow(
@@ -232,7 +297,7 @@ def measure_config(
         budget_ms=1000.0 * block / int(last.settings.get("rate", opts.rate)),
         load=last.load,
         dropouts=_dropouts(last) - _dropouts(first),
-        server_xruns=probe.server_xruns() - server0,
+        server_xruns=None if server1 is None else server1 - server0,
         seconds=elapsed,
     )
 
@@ -258,6 +323,8 @@ def run_live_bench(
     engine = Engine(factory=factory, options=options)
     rows: list[LiveRow] = []
     try:
+        if opts.cable:
+            return _run_blocks(engine, opts, opts.blocks, CableMeter(), progress, on_row)
         for block in opts.blocks:
             server = None
             if opts.server is None:
@@ -266,7 +333,7 @@ def run_live_bench(
             name = opts.server or server.name
             try:
                 with use_server(name):
-                    rows += _run_block(engine, opts, block, name, progress, on_row)
+                    rows += _run_blocks(engine, opts, (block,), JackMeter(name), progress, on_row)
             finally:
                 if server is not None:
                     server.stop()
@@ -275,22 +342,21 @@ def run_live_bench(
     return rows
 
 
-def _run_block(engine, opts, block, server, progress, on_row) -> list[LiveRow]:
-    probe = ProbeProcess(server)
+def _run_blocks(engine, opts, blocks, meter, progress, on_row) -> list[LiveRow]:
     rows = []
     try:
-        for b, chain, chunk in configurations(opts):
-            if b != block:
+        for block, chain, chunk in configurations(opts):
+            if block not in blocks:
                 continue
             if progress:
                 progress(f"live {chain} chunk {chunk} block {block}")
-            row = measure_config(engine, probe, opts, block, chain, chunk)
+            row = measure_config(engine, meter, opts, block, chain, chunk)
             rows.append(row)
             if on_row:
                 on_row(row)
         _stop(engine)  # leave the server before it goes
     finally:
-        probe.close()
+        meter.close()
     return rows
 
 
@@ -330,7 +396,7 @@ def _cells(r: LiveRow) -> tuple[str, ...]:
         f"{r.budget_ms:.2f}",
         f"{100 * r.load:.0f}%",
         str(r.dropouts),
-        str(r.server_xruns),
+        "-" if r.server_xruns is None else str(r.server_xruns),
     )
 
 
@@ -342,9 +408,13 @@ def format_live_table(rows: list[LiveRow], opts: LiveOptions) -> str:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
-    server = f"JACK server '{opts.server}'" if opts.server else (
-        "jackd --no-realtime " + ("-S " if opts.sync else "") + f"-d dummy -r {opts.rate} -p BLOCK"
-    )  # fmt: skip
+    if opts.cable:
+        server = f"a loopback cable '{opts.output or 'default'}' -> '{opts.input or 'default'}'"
+    elif opts.server:
+        server = f"JACK server '{opts.server}'"
+    else:
+        server = "jackd --no-realtime " + ("-S " if opts.sync else "")
+        server += f"-d dummy -r {opts.rate} -p BLOCK"
     margin = "auto (adaptive)" if opts.margin_ms is None else f"{opts.margin_ms:g} ms (fixed)"
     info = [
         f"live chain through {server}; margin {margin}; >= {opts.seconds:g} s per row",

@@ -127,6 +127,14 @@ def _register_live(p: argparse.ArgumentParser) -> None:
         "garbles the probe) instead of a stretched cycle",
     )
     g.add_argument(
+        "--cable",
+        action="store_true",
+        help="real devices (--input, --output) with a loopback cable from output to input, "
+        "instead of JACK probe clients",
+    )
+    g.add_argument("--input", default=None, help="--cable: input device (default: the default)")
+    g.add_argument("--output", default=None, help="--cable: output device (default: the default)")
+    g.add_argument(
         "--toy",
         action="store_true",
         help="zero-delay pass-through stages instead of the models: the non-model latency",
@@ -177,6 +185,9 @@ def live_options_from_args(args: argparse.Namespace) -> LiveOptions:
         margin_ms=args.margin_ms,
         server=args.jack_server,
         sync=not args.jack_async,
+        cable=args.cable,
+        input=args.input,
+        output=args.output,
         toy=args.toy,
     )
 

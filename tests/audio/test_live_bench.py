@@ -7,8 +7,9 @@ fast; the path through resamplers, rings and JACK is the real one.
 import pytest
 
 from engine import cli
-from engine.audio.livebench import LiveOptions, PassStage
-from tests.audio.jack_rig import jack_available
+from engine.audio.engine import Engine, EngineOptions
+from engine.audio.livebench import CableMeter, LiveOptions, PassStage, measure_config, pass_factory
+from tests.audio.jack_rig import PERIOD, RATE, jack_available
 from tests.test_bench import _table_rows
 
 needs_jack = pytest.mark.skipif(not jack_available(), reason="jackd or JACK-Client missing")
@@ -66,6 +67,7 @@ def test_a_running_server_measures_only_its_own_period(jack_server, capsys):
         (["--chunks", "11"], "chunks must be"),
         (["--probes", "0"], "probes"),
         (["--margin-ms", "-1"], "margin_ms"),
+        (["--cable", "--jack-server", "x"], "uses no JACK server"),
     ],
 )
 def test_bad_live_options_exit_2(argv, message, capsys):
@@ -84,3 +86,22 @@ def test_pass_stage_keeps_the_stage_contract_at_zero_delay():
     np.testing.assert_array_equal(y, stage.offline(x))
     with pytest.raises(ValueError):
         LiveOptions(chunks=(0,))
+
+
+@needs_jack
+def test_cable_meter_through_a_jack_loopback(jack_server, rig):
+    """The cable mode on a virtual cable: JACK delays a loop by one period, nothing else."""
+
+    class JackCable(CableMeter):
+        def prepare(self):
+            rig.loopback()
+
+    opts = LiveOptions(chains=("dry",), blocks=(PERIOD,), cable=True, input="system",
+                       output="system", probes=1, seconds=0.0)  # fmt: skip
+    engine = Engine(factory=pass_factory, options=EngineOptions(auto_restart=False))
+    try:
+        row = measure_config(engine, JackCable(), opts, PERIOD, "dry", 1)
+    finally:
+        engine.close()
+    assert row.server_xruns is None
+    assert row.measured_ms == pytest.approx(row.reported_ms + 1000 * PERIOD / RATE, abs=0.05)
