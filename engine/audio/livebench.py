@@ -151,7 +151,7 @@ class LiveRow:
     ring_ms: float  # one block + the safety margin
     device_ms: float  # what PortAudio reports for input + output
     median_ms: float  # processing time per engine block
-    p99_ms: float  # worst 99th percentile over the run (per ~1 s window)
+    p99_ms: float  # worst 99th percentile of the engine's 512-block windows sampled in the run
     budget_ms: float  # one block of audio
     load: float
     dropouts: int  # the engine was late: output ring underruns (+ input ring overruns)
@@ -419,7 +419,7 @@ def format_live_table(rows: list[LiveRow], opts: LiveOptions) -> str:
     info = [
         f"live chain through {server}; margin {margin}; >= {opts.seconds:g} s per row",
         "stages: zero-delay pass-through (toy)" if opts.toy else "stages: the bundled models",
-        "median/p99 ms: engine processing time per block (p99: worst ~1 s window); "
+        "median/p99 ms: engine processing time per block (p99: worst 512-block window); "
         "budget: one block; dropouts: the engine was late (silence played); "
         "server xruns: a JACK client was late",
     ]
