@@ -125,7 +125,8 @@ def budget_ms(name: str, s: Snapshot) -> float:
         return s.latency.codec_ms
     if name.startswith("vocoder"):
         return s.latency.vocoder_ms
-    block, rate = s.settings.get("block"), s.settings.get("rate")
+    block = s.settings.get("device_block") or s.settings.get("block")
+    rate = s.settings.get("rate")
     if name == "engine block" and block and rate:
         return 1000.0 * float(block) / float(rate)
     return 0.0

@@ -153,8 +153,11 @@ def stream_detail(snap: Snapshot) -> str:
     parts = []
     if rate:
         parts.append(f"{rate / 1000:g} kHz")
-    if s.get("block"):
-        parts.append(f"block {s['block']}")
+    asked, used = s.get("block"), s.get("device_block")
+    if used and asked and used != asked:
+        parts.append(f"block {used} (server period; {asked} asked)")
+    elif used or asked:
+        parts.append(f"block {used or asked}")
     if s.get("input_device"):
         parts.append(f"{s['input_device']} → {s.get('output_device', '')}")
     return " · ".join(parts)

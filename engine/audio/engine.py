@@ -660,6 +660,7 @@ class Engine:
             out["drift_dropped_frames"] = self._drift_dropped
             out.update(
                 rate=info.rate,
+                device_block=info.block,  # JACK runs at its own period, whatever was asked
                 input_device=info.input_name,
                 output_device=info.output_name,
                 duplex=info.duplex,
