@@ -78,6 +78,14 @@ class JackServer:
             return
         raise RuntimeError("jackd did not come up")
 
+    def log_lines(self) -> list[str]:
+        """What jackd has printed so far (it names the client that made an xrun)."""
+        self._log.seek(0, 2)
+        end = self._log.tell()
+        self._log.seek(0)
+        text = self._log.read(end).decode(errors="replace")
+        return text.splitlines()
+
     def kill(self) -> None:
         """Kill the server abruptly, as a crash would.
 

@@ -23,7 +23,7 @@ pytestmark = [
 ]
 
 
-def test_sixty_seconds_of_codec_and_vocoder_without_engine_xruns(rig):
+def test_sixty_seconds_of_codec_and_vocoder_without_engine_xruns(rig, jack_server):
     engine = Engine()  # bundled weights; defaults: chunk 5, margin from measured step time
     try:
         engine.send(cmd.Start(SPEC, chain="codec,vocoder"))
@@ -42,5 +42,7 @@ def test_sixty_seconds_of_codec_and_vocoder_without_engine_xruns(rig):
         f"server xruns {x.input_overflow}, timings "
         + ", ".join(f"{k} p99 {t.p99_ms:.1f} ms" for k, t in snap.timings.items())
     )
+    late = [line for line in jack_server.log_lines() if "xrun" in line.lower()]
+    print("jackd:", *late[-12:], sep="\n  ")
     assert snap.state == "running"
     assert x.ring_underrun == 0 and x.ring_overrun == 0
