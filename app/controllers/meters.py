@@ -121,10 +121,10 @@ def stage_timings(s: Snapshot) -> list[StageTiming]:
 
 def budget_ms(name: str, s: Snapshot) -> float:
     """Real-time budget of the stage labelled ``name`` (0 when unknown)."""
+    if "vocoder" in name:  # a vocoder step, alone or fused after a codec: one chunk of audio
+        return 20.0 * float(s.settings.get("chunk") or 1)
     if name.startswith("codec"):
         return s.latency.codec_ms
-    if name.startswith("vocoder"):
-        return s.latency.vocoder_ms
     block = s.settings.get("device_block") or s.settings.get("block")
     rate = s.settings.get("rate")
     if name == "engine block" and block and rate:

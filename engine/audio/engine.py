@@ -546,7 +546,11 @@ class Engine:
         proc = self._proc
         labels = proc.node_labels()
         for key, node in proc.nodes.items():
-            if node.step_seconds is not None:
+            if getattr(node.stage, "whole_path", False):  # fused: time each part
+                for part, seconds in node.stage.take_step_seconds().items():
+                    self._timers.setdefault(labels[f"{key}/{part}"], StepTimer()).add(seconds)
+                node.step_seconds = None
+            elif node.step_seconds is not None:
                 self._timers.setdefault(labels[key], StepTimer()).add(node.step_seconds)
                 node.step_seconds = None
         if self._pending is not None:

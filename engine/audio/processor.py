@@ -27,7 +27,6 @@ from engine.audio.taps import (
     StageSet,
     check_tap,
     effective_tap,
-    parent_tap,
     tap_stages,
 )
 from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
@@ -284,7 +283,7 @@ class Processor:
         key = f"{tap}@{self.stage_set.generation}"
         node = self.nodes.get(key)
         if node is None:
-            feeder = parent_tap(tap)
+            feeder = self.stage_set.feeder(tap)
             parent = self._node(feeder) if feeder else None
             node = WetNode(
                 key,
@@ -367,10 +366,14 @@ class Processor:
         out: dict[str, float] = {}
         if self.stage_set is None:
             return out
+        ms = 1000.0 / SAMPLE_RATE
         for tap in self.stage_set.path(self.slowest_tap()):
             stage = self.stage_set.stages[tap]
             kind = "vocoder" if tap_stages(tap)[-1] == "vocoder" else "codec"
-            out[kind] = 1000.0 * stage.latency / SAMPLE_RATE
+            out[kind] = ms * stage.latency
+            if getattr(stage, "whole_path", False):  # fused: the vocoder adds what is left
+                out["codec"] = ms * stage.first.latency
+                out["vocoder"] = ms * (stage.latency - stage.first.latency)
         return out
 
     def resampler_latency_ms(self) -> float:
@@ -389,6 +392,10 @@ class Processor:
             elif node.kind == "vocoder" and node.parent is not None and node.parent.kind != "codec":
                 label = f"vocoder after {node.parent.kind}"
             out[key] = label
+            if getattr(node.stage, "whole_path", False):  # fused stages: one label per part
+                first = node.stage.first.name
+                out[f"{key}/first"] = first
+                out[f"{key}/second"] = "vocoder" if first == "codec" else f"vocoder after {first}"
         return out
 
 

@@ -109,6 +109,17 @@ DEFAULT_ENTRIES: tuple[ModelEntry, ...] = (
         bundled=resources.DEFAULT_VOCODER_WEIGHTS,
     ),
     ModelEntry(
+        name="lowdelay-vocoder",
+        kind="vocoder",
+        format=FORMAT_STREAMVOX,
+        filename=resources.LOW_DELAY_VOCODER_WEIGHTS.name,
+        description="Streaming Vocos trained by streamvox with no output delay "
+        "(44 ms less latency than default-vocoder, lower quality; bundled)",
+        licence="MIT (streamvox)",
+        source="bundled with streamvox",
+        bundled=resources.LOW_DELAY_VOCODER_WEIGHTS,
+    ),
+    ModelEntry(
         name="streaming-vocos",
         kind="vocoder",
         format=FORMAT_LIGHTNING_VOCOS,

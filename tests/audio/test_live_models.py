@@ -15,6 +15,7 @@ from engine.audio import commands as cmd
 from engine.audio.engine import Engine, EngineOptions
 from engine.audio.nodes import PAD
 from engine.audio.taps import ModelStageFactory
+from engine.chain import fuse_series
 from engine.dsp.resample import FirResampler
 from tests.audio.jack_rig import RATE
 from tests.audio.test_live_jack import SPEC, running, wait_for
@@ -55,8 +56,9 @@ def test_live_chain_matches_offline(chain, factory, rig):
     tap = chain.replace(",", "+")
     assert snap.heard_tap == tap
     y16 = FirResampler(RATE, 16000).process(cin)
-    for kind in chain.split(","):  # each stage: its offline form, delayed by its latency
-        stage = factory(kind, chunk)
+    # each stage as the engine builds it (a codec feeding the vocoder runs fused with it):
+    # its offline form, delayed by its latency
+    for stage in fuse_series([factory(kind, chunk) for kind in chain.split(",")]):
         y16 = np.concatenate([np.zeros(stage.latency, np.float32), stage.offline(y16)])[: len(y16)]
     ref = np.concatenate([np.zeros(PAD, np.float32), FirResampler(16000, RATE).process(y16)])
     # Compare from the chain's latency on: before it, a stage with a model delay
@@ -96,8 +98,13 @@ def test_weights_swap_live_and_bad_weights_leave_the_old_ones_playing(
         gen = swapped.settings["generation"] + 1
         snap = wait_for(engine, lambda s: s.settings["generation"] > gen, timeout=60.0)
         assert snap.state == "running" and snap.settings["chunk"] == 1
+        (fused,) = fuse_series([factory("codec", 1), factory("vocoder", 1)])
+        # the vocoder adds one chunk + its output delay, less what fusing saves (5 ms)
         assert snap.latency.vocoder_ms == pytest.approx(
-            1000 * factory("vocoder", 1).latency / 16000
+            1000 * (factory("vocoder", 1).latency - 80) / 16000
+        )
+        assert snap.latency.codec_ms + snap.latency.vocoder_ms == pytest.approx(
+            1000 * fused.latency / 16000
         )
     finally:
         engine.close()

@@ -125,6 +125,12 @@ def test_default_registry_listing_without_network(
     assert _run(["list", "--model-dir", str(tmp_path)]) == 0
 
     out = capsys.readouterr().out
-    for name in ("default-codec", "default-vocoder", "streaming-vocos", "seed-codec"):
+    for name in (
+        "default-codec",
+        "default-vocoder",
+        "lowdelay-vocoder",
+        "streaming-vocos",
+        "seed-codec",
+    ):
         assert any(line.startswith(name) for line in out.splitlines()), name
     assert "huggingface.co/warisqr007/StreamingVocos" in out
