@@ -55,3 +55,14 @@ def test_bundled_rows_cannot_be_removed(qtbot):
     assert not dialog.remove_button.isEnabled()
     dialog.select_name("seed-codec")  # registry entry, not downloaded
     assert dialog.download_button.isEnabled() and not dialog.use_button.isEnabled()
+
+
+def test_the_low_delay_vocoder_is_offered_ready_to_use(qtbot):
+    dialog = make_dialog(qtbot)
+    dialog.select_name("lowdelay-vocoder")
+    info = dialog.selected()
+    assert info is not None and info.kind == "vocoder" and info.available
+    assert "no output delay" in info.description
+    with qtbot.waitSignal(dialog.use_requested) as used:
+        dialog.use_button.click()
+    assert used.args == ["vocoder", "lowdelay-vocoder"]
