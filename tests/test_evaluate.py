@@ -6,7 +6,7 @@ import pytest
 from engine.chain import Chain
 from engine.cli import main
 from engine.dsp import metrics
-from engine.evaluate import score_utterance
+from engine.evaluate import UtteranceResult, lags_agree, score_utterance
 from engine.stage import DryStage
 from tests.speech_fixture import SENTENCES, make_speech
 
@@ -84,3 +84,17 @@ def test_metric_sanity():
 def test_stoi_is_undefined_on_too_short_speech():
     x = np.random.default_rng(1).standard_normal(3000) * np.hanning(3000)
     assert np.isnan(metrics.stoi(x, x))
+
+
+def _rows(lags, declared=15.5, stoi=0.8):
+    return [
+        UtteranceResult("codec", f"u{i}.wav", 1.0, 2.0, stoi, 0.0, 0.5, declared, lag, 0.1)
+        for i, lag in enumerate(lags)
+    ]
+
+
+def test_alignment_flag_tolerates_a_few_badly_coded_utterances_not_a_wrong_latency():
+    assert lags_agree(_rows([15.5] * 19 + [16.5625]))  # one utterance a sample off
+    assert not lags_agree(_rows([17.5] * 20))  # declared 2 ms short: every lag says so
+    assert not lags_agree(_rows([15.5] * 15 + [18.0] * 5))  # a quarter disagree
+    assert lags_agree(_rows([40.0] * 20, stoi=0.3))  # unlike the input: lag meaningless
