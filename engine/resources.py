@@ -10,5 +10,5 @@ RESOURCES_DIR = Path(_resources_pkg.__file__).resolve().parent
 WEIGHTS_DIR = RESOURCES_DIR / "weights"
 DEFAULT_CODEC_WEIGHTS = WEIGHTS_DIR / "codec.safetensors"
 DEFAULT_VOCODER_WEIGHTS = WEIGHTS_DIR / "vocos.safetensors"
-#: A second bundled vocoder trained with no output delay: 44 ms less latency, lower quality.
+#: A second bundled vocoder with a 20 ms (not 44 ms) output delay: less latency, lower quality.
 LOW_DELAY_VOCODER_WEIGHTS = WEIGHTS_DIR / "vocos_lowdelay.safetensors"

@@ -1,4 +1,4 @@
-"""The second bundled vocoder: no output delay, so one chunk is all its latency."""
+"""The second bundled vocoder: one frame of output delay (20 ms) instead of 44 ms."""
 
 import numpy as np
 
@@ -18,14 +18,14 @@ def test_it_is_bundled_and_known_to_the_store():
     assert entry.bundled.stat().st_size < 8_000_000  # stored as float16
 
 
-def test_store_name_loads_and_declares_one_chunk_of_latency():
+def test_store_name_loads_and_declares_one_chunk_plus_one_frame_of_latency():
     model = load_vocoder_model("lowdelay-vocoder")
     for chunk in (1, 2, 5):
         st = VocosStage(model, chunk, precision="int8")
-        assert st.model_delay == 0
-        assert st.latency == 320 * chunk
+        assert st.model_delay == 320
+        assert st.latency == 320 * chunk + 320
     default = VocosStage(load_vocoder_model(None), 1, precision="int8")
-    assert default.latency - 320 == 704  # what the low-delay weights save
+    assert default.latency - 320 - 320 == 384  # what the low-delay weights save: 24 ms
 
 
 def test_stream_equals_offline_and_speech_stays_intelligible(tmp_path):

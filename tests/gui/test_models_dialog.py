@@ -62,7 +62,7 @@ def test_the_low_delay_vocoder_is_offered_ready_to_use(qtbot):
     dialog.select_name("lowdelay-vocoder")
     info = dialog.selected()
     assert info is not None and info.kind == "vocoder" and info.available
-    assert "no output delay" in info.description
+    assert "24 ms less latency" in info.description
     with qtbot.waitSignal(dialog.use_requested) as used:
         dialog.use_button.click()
     assert used.args == ["vocoder", "lowdelay-vocoder"]
