@@ -50,6 +50,11 @@ needed=()
 command -v dpkg-shlibdeps >/dev/null || needed+=(dpkg-dev)
 command -v strip >/dev/null || needed+=(binutils)
 has_libpython || needed+=("libpython$PYVER")
+# The bundled Qt Wayland plugins link these; dpkg-shlibdeps must find them to
+# turn them into Depends (a fresh Debian without a desktop lacks them).
+for pkg in libwayland-client0 libwayland-cursor0 libwayland-egl1; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || needed+=("$pkg")
+done
 if [ ${#needed[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "build_deb: installing ${needed[*]}"
