@@ -48,9 +48,16 @@ class StageBuilder:
                 raise result
             return result
 
-    def close(self) -> None:
-        """Stop the worker after the current build."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker after the current build, and wait for it.
+
+        Not waiting let the interpreter exit while the worker thread was still
+        freeing the last stage set's tensors, which aborts the process
+        ("terminate called without an active exception", exit status 134).
+        """
         self._requests.put(None)
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
     def _work(self) -> None:
         while True:
