@@ -183,10 +183,10 @@ def lags_agree(rows: Sequence[UtteranceResult], tolerance_ms: float = 1.0) -> bo
     """True when the measured lags confirm the declared latency.
 
     A lossy codec's cross-correlation peak can sit a sample or so off on a
-    few badly coded utterances, so the median lag must match and at least
-    90% of the utterances must lie within ``tolerance_ms``; a wrongly
-    declared latency moves them all. Only rows whose output resembles the
-    input (STOI > 0.5) count.
+    few badly coded utterances, so at least 90% of the utterances (and so
+    the median) must lie within ``tolerance_ms``; a wrongly declared
+    latency moves them all. Only rows whose output resembles the input
+    (STOI > 0.5) count.
     """
     off = [
         abs(r.measured_lag_ms - r.declared_latency_ms)
@@ -195,7 +195,7 @@ def lags_agree(rows: Sequence[UtteranceResult], tolerance_ms: float = 1.0) -> bo
     ]
     if not off:
         return True
-    return float(np.median(off)) <= tolerance_ms and np.mean(np.array(off) <= tolerance_ms) >= 0.9
+    return float(np.mean(np.array(off) <= tolerance_ms)) >= 0.9
 
 
 def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> ChainSummary:

@@ -29,7 +29,6 @@ from engine.stage import HopStage
 class SeriesStage(HopStage):
     """``second(first(x))`` stepped directly, output delayed to a constant latency."""
 
-    #: The stage makes its whole tap path itself (nothing feeds it but the input).
     whole_path = True
 
     def __init__(self, first: HopStage, second: HopStage) -> None:
@@ -80,6 +79,10 @@ class SeriesStage(HopStage):
         self._qn -= self.hop
         return out
 
+    def parts(self) -> tuple[HopStage, ...]:
+        """The two stages stepped inside (each can be warmed and timed alone)."""
+        return (self.first, self.second)
+
     def take_step_seconds(self) -> dict[str, float]:
         """Step times of the parts that stepped since the last call (``first``/``second``)."""
         out, self._seconds = self._seconds, {}
@@ -129,12 +132,9 @@ def _priming(a: int, b: int, hop: int) -> int:
     One period of ``lcm(a, b)`` input samples shows every phase: after each
     step of ``hop`` input samples the queue must hold ``hop`` samples.
     """
-    period = math.lcm(a, b, hop)
-    made = need = worst = 0
-    for n in range(hop, 2 * period + 1, hop):
-        if n % a == 0:
-            made_a = n  # first-stage output so far
-            made = (made_a // b) * b
-        need = n
-        worst = max(worst, need - made)
+    made = worst = 0  # second-stage output so far; largest shortfall
+    for n in range(hop, math.lcm(a, b, hop) + 1, hop):
+        if n % a == 0:  # the first stage stepped: it has made n samples
+            made = (n // b) * b
+        worst = max(worst, n - made)
     return worst

@@ -33,6 +33,9 @@ class HopStage(ABC):
     name: str = "stage"
     sample_rate: int = SAMPLE_RATE
     model_delay: int = 0
+    #: True for a stage that makes its whole tap from the input (a fused pair,
+    #: :class:`engine.series_stage.SeriesStage`), not from a parent tap's output.
+    whole_path: bool = False
 
     def __init__(self, hop: int) -> None:
         if hop <= 0:
@@ -58,6 +61,10 @@ class HopStage(ABC):
     @abstractmethod
     def offline(self, x: np.ndarray) -> np.ndarray:
         """Whole-signal form: ``len(x)`` samples in, ``len(x)`` out, no delay."""
+
+    def parts(self) -> tuple[HopStage, ...]:
+        """The stages that step inside this one (itself; both halves of a fused pair)."""
+        return (self,)
 
     def reset(self) -> None:
         """Return to the start-of-stream state."""

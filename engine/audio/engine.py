@@ -546,7 +546,7 @@ class Engine:
         proc = self._proc
         labels = proc.node_labels()
         for key, node in proc.nodes.items():
-            if getattr(node.stage, "whole_path", False):  # fused: time each part
+            if node.stage.whole_path:  # fused: time each part
                 for part, seconds in node.stage.take_step_seconds().items():
                     self._timers.setdefault(labels[f"{key}/{part}"], StepTimer()).add(seconds)
                 node.step_seconds = None

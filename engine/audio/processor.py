@@ -371,7 +371,7 @@ class Processor:
             stage = self.stage_set.stages[tap]
             kind = "vocoder" if tap_stages(tap)[-1] == "vocoder" else "codec"
             out[kind] = ms * stage.latency
-            if getattr(stage, "whole_path", False):  # fused: the vocoder adds what is left
+            if stage.whole_path:  # fused: the vocoder adds what is left
                 out["codec"] = ms * stage.first.latency
                 out["vocoder"] = ms * (stage.latency - stage.first.latency)
         return out
@@ -392,7 +392,7 @@ class Processor:
             elif node.kind == "vocoder" and node.parent is not None and node.parent.kind != "codec":
                 label = f"vocoder after {node.parent.kind}"
             out[key] = label
-            if getattr(node.stage, "whole_path", False):  # fused stages: one label per part
+            if node.stage.whole_path:  # fused stages: one label per part
                 first = node.stage.first.name
                 out[f"{key}/first"] = first
                 out[f"{key}/second"] = "vocoder" if first == "codec" else f"vocoder after {first}"

@@ -121,7 +121,8 @@ class StageSet:
 
     def feeder(self, tap: str) -> str | None:
         """The tap feeding ``tap``'s stage (None: the input, also for a fused stage)."""
-        if getattr(self.stages.get(tap), "whole_path", False):
+        stage = self.stages.get(tap)
+        if stage is not None and stage.whole_path:
             return None
         return parent_tap(tap)
 
@@ -181,9 +182,8 @@ def _warm(stage: HopStage, rng: np.random.Generator) -> float:
 
     A fused stage's worst block runs a step of each part: their times add.
     """
-    parts = (stage.first, stage.second) if getattr(stage, "whole_path", False) else (stage,)
     total = 0.0
-    for part in parts:
+    for part in stage.parts():
         times = []
         for _ in range(WARM_STEPS):
             hop = (1e-3 * rng.standard_normal(part.hop)).astype(np.float32)
