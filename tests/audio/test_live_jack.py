@@ -203,10 +203,14 @@ def test_margin_grows_after_underruns_until_the_engine_keeps_up(rig):
         # codec steps of 8 ms every 15 ms of audio, and no margin beyond one block
         engine.send(cmd.Start(SPEC, chain="codec", margin_ms=0.0))
         first = wait_for(engine, running)
-        time.sleep(1.5)
-        settled = engine.snapshot()
+        # The ring starts at one block; each underrun adds a block (or 5 ms). The
+        # first growth may come before the first "running" snapshot, so compare
+        # with the block, not with that snapshot.
+        block_ms = 1000.0 * first.settings["device_block"] / RATE
+        settled = wait_for(engine, lambda s: s.latency.ring_ms >= block_ms + 5.0, timeout=5.0)
         assert settled.xruns.ring_underrun > 0
-        assert settled.latency.ring_ms > first.latency.ring_ms + 5.0
+        time.sleep(1.0)
+        settled = engine.snapshot()
         time.sleep(1.0)
         later = engine.snapshot()
         # keeping up now (bar a rare stall of this busy machine), at a bounded margin
