@@ -359,3 +359,24 @@ def test_vocos_init_weights_starts_from_a_trained_run(corpus, tmp_path):
     cfg["model"] = {**cfg["model"], "dim": 24}
     with pytest.raises(RuntimeError):
         VocosTrainer(cfg, tmp_path / "c")
+
+
+def test_codec_init_weights_keeps_the_trained_codebooks(corpus, tmp_path):
+    from engine.models.codec_checkpoint import load_codec
+
+    path = _tiny_codec_file(corpus, tmp_path)
+    trained = load_codec(path)
+    cfg = _codec_cfg(*corpus)
+    cfg["init_weights"] = str(path)
+    trainer = CodecTrainer(cfg, tmp_path / "ft")
+    for p, q in zip(trained.parameters(), trainer.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    books = [q.embedding.weight.detach().clone() for q in trainer.model.quantizers]
+    assert all(b.initialised for b in trainer.codebooks)
+    trainer.train_step()  # no data-dependent re-init: rows move only by a small EMA step
+    for book, before in zip(trainer.codebooks, books, strict=True):
+        moved = (book.weight - before).norm(dim=1) / before.norm(dim=1).clamp_min(1e-6)
+        assert 0.0 < float(moved.max()) < 0.5
+    cfg["model"] = {**cfg["model"], "ffn_dim": 48}
+    with pytest.raises(ValueError, match="does not fit"):
+        CodecTrainer(cfg, tmp_path / "bad")

@@ -31,6 +31,7 @@ codes in use are logged per codebook.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "val_every": 500,
     "ckpt_every_s": 180,
     "val_speakers": [],
+    "init_weights": "",  # fine-tune from shipped weights (.safetensors) instead of random
 }
 
 
@@ -112,6 +114,8 @@ class CodecTrainer(Trainer):
         self.codebooks = [
             EmaCodebook(q.embedding.weight.data, cfg["ema_decay"]) for q in self.model.quantizers
         ]
+        if cfg.get("init_weights"):
+            self._init_weights(cfg["init_weights"])
         for q in self.model.quantizers:
             q.embedding.weight.requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -129,6 +133,22 @@ class CodecTrainer(Trainer):
         seg = HOP * (cfg["hops_per_segment"] + 1)
         val_rng = np.random.default_rng(12345)
         self.val_batch = torch.from_numpy(val_bank.batch(val_rng, cfg["val_segments"], seg))
+
+    def _init_weights(self, path: str | Path) -> None:
+        """Start from a trained codec: its weights, and its codebooks as EMA state."""
+        from engine.models.codec_checkpoint import load_codec
+
+        trained = load_codec(path)
+        if trained.config.to_dict() != self.model_config.to_dict():
+            raise ValueError(
+                f"{path}: codec config {trained.config} does not fit {self.model_config}"
+            )
+        self.model.load_state_dict(trained.state_dict())
+        c = self.cfg
+        frames = WINDOW // math.prod(self.model_config.strides)  # latent frames per window
+        vectors = c["batch_segments"] * c["hops_per_segment"] * frames
+        for book in self.codebooks:
+            book.adopt(vectors / book.weight.shape[0])
 
     # --- one step -----------------------------------------------------------
     def _latents(self, z_e: torch.Tensor, i: int) -> torch.Tensor:

@@ -38,6 +38,17 @@ class EmaCodebook:
         self.initialised = True
 
     @torch.no_grad()
+    def adopt(self, count: float) -> None:
+        """Keep the current rows (trained weights) as if each had ``count`` recent assignments.
+
+        Fine-tuning from a trained codec: the EMA then moves rows gently
+        instead of halfway towards the first batch's means.
+        """
+        self.cluster_size.fill_(count)
+        self.embed_sum.copy_(self.weight * count)
+        self.initialised = True
+
+    @torch.no_grad()
     def update(self, z: torch.Tensor, codes: torch.Tensor) -> None:
         """Move rows towards the mean of their assigned vectors.
 
