@@ -380,3 +380,24 @@ def test_codec_init_weights_keeps_the_trained_codebooks(corpus, tmp_path):
     cfg["model"] = {**cfg["model"], "ffn_dim": 48}
     with pytest.raises(ValueError, match="does not fit"):
         CodecTrainer(cfg, tmp_path / "bad")
+
+
+def test_vocos_partial_init_moves_the_backbone_to_another_frame_size(corpus, tmp_path):
+    cfg = _vocos_cfg(*corpus)
+    first = VocosTrainer(cfg, tmp_path / "a")
+    first.run(steps=2)
+    cfg["init_weights"] = str(tmp_path / "a" / "last.pt")
+    cfg["model"] = {**cfg["model"], "n_fft": 128, "hop": 32}
+    cfg["target_delay"] = 96
+    with pytest.raises(RuntimeError):  # the head's shape differs: not without init_partial
+        VocosTrainer(cfg, tmp_path / "b")
+    cfg["init_partial"] = True
+    second = VocosTrainer(cfg, tmp_path / "c")
+    old, new = first.model.state_dict(), second.model.state_dict()
+    assert [k for k in new if k.startswith("backbone")] == [
+        k for k in old if k.startswith("backbone")
+    ]
+    for k, v in new.items():
+        if k.startswith("backbone"):
+            torch.testing.assert_close(v, old[k], rtol=0, atol=0)
+    assert new["head.out.weight"].shape != old["head.out.weight"].shape

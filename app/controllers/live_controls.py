@@ -122,6 +122,9 @@ class LiveControlsController(QObject):
         selected = self.client.current_tap()
         text = playing_text(selected, self.settings.value, heard)
         self.view.ab.set_playing(self._slot_prefix() + text)
+        frame_ms = snap.settings.get("vocoder_frame_ms")
+        if frame_ms:  # the vocoder in use decides what one chunk step is worth
+            self.view.chain.set_frame_ms(frame_ms)
         reduction = limiter_reduction_db(snap)
         if reduction is not None:
             self.view.mix.set_limiter(reduction > 0.05, reduction)

@@ -122,7 +122,8 @@ def stage_timings(s: Snapshot) -> list[StageTiming]:
 def budget_ms(name: str, s: Snapshot) -> float:
     """Real-time budget of the stage labelled ``name`` (0 when unknown)."""
     if "vocoder" in name:  # a vocoder step, alone or fused after a codec: one chunk of audio
-        return 20.0 * float(s.settings.get("chunk") or 1)
+        frame_ms = s.settings.get("vocoder_frame_ms") or 20.0
+        return frame_ms * float(s.settings.get("chunk") or 1)
     if name.startswith("codec"):
         return s.latency.codec_ms
     block = s.settings.get("device_block") or s.settings.get("block")

@@ -652,6 +652,7 @@ class Engine:
         }
         if self._stage_set is not None:
             out["generation"] = self._stage_set.generation
+            out["vocoder_frame_ms"] = self._stage_set.vocoder_frame_ms()
         if self._proc is not None:  # only these run: the slots' taps after bypasses
             out["taps_running"] = sorted({node.tap for node in self._proc.nodes.values()})
         if isinstance(self._factory, ModelStageFactory):

@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.chain import chain_name, fuse_series, parse_chain
 from engine.dsp.reference_stages import build_reference, is_reference
-from engine.stage import HopStage
+from engine.stage import SAMPLE_RATE, HopStage
 
 #: The taps of our own models (keys 1-4 in the GUI).
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
@@ -133,6 +133,18 @@ class StageSet:
     def path_step_ms(self, tap: str) -> float:
         """Measured time of one step of every stage on a tap's path (worst case: all at once)."""
         return sum(self.step_ms.get(t, 0.0) for t in self.path(tap))
+
+    def vocoder_frame_ms(self) -> float | None:
+        """Audio per vocoder frame in this set (what one chunk step adds), if a vocoder runs.
+
+        20 ms for the seed's hop of 320; a vocoder trained at another hop
+        changes what "chunk N" means, and the GUI says so.
+        """
+        for stage in self.stages.values():
+            for part in stage.parts():
+                if part.name == "vocoder" and part.hop % self.chunk == 0:
+                    return 1000.0 * part.hop / self.chunk / SAMPLE_RATE
+        return None
 
     def metric(self, name: str) -> float | None:
         """A numeric property of the codec stage (e.g. ``bitrate_bps``), if present."""

@@ -84,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "ckpt_every_s": 180,
     "val_speakers": [],
     "init_weights": "",
+    "init_partial": False,  # keep only the init tensors whose shapes fit (a new n_fft: new head)
     "codec_input": {"weights": "", "fraction": 0.0},
     "export_half": False,
 }
@@ -115,7 +116,7 @@ class VocosTrainer(Trainer):
             )
         self.model = VocosGenerator(self.model_config)
         if cfg.get("init_weights"):
-            init_from(self.model, cfg["init_weights"])
+            init_from(self.model, cfg["init_weights"], partial=cfg["init_partial"])
         self.codec, self.codec_rows = codec_input(cfg.get("codec_input") or {}, cfg["batch"])
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -256,11 +257,13 @@ class VocosTrainer(Trainer):
         return path
 
 
-def init_from(model: VocosGenerator, path: str | Path) -> None:
+def init_from(model: VocosGenerator, path: str | Path, partial: bool = False) -> None:
     """Start from trained weights: a run file (``*.pt``) or our ``.safetensors``.
 
     Fine-tuning (e.g. to a new ``target_delay`` or codec input) from a
     trained vocoder converges far faster on a CPU than starting from random.
+    With ``partial``, tensors whose shape differs (the ISTFT head of another
+    n_fft) keep their fresh initialisation; the backbone still transfers.
     """
     path = Path(path)
     if path.suffix == ".pt":
@@ -269,6 +272,13 @@ def init_from(model: VocosGenerator, path: str | Path) -> None:
         from safetensors.torch import load_file
 
         state = load_file(str(path))
+    if partial:
+        own = model.state_dict()
+        state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not any(k.startswith("backbone.convnext") for k in state):
+            raise ValueError(f"{path}: no backbone tensor fits {model.config}")
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        return
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if "overlap_add" not in k]:
         raise ValueError(f"{path}: weights do not fit {model.config}: {missing} {unexpected}")

@@ -163,3 +163,16 @@ def test_loudness_match_applies_to_reference_taps():
     y = run(proc, 0.5 * x, block=480)
     rms = lambda v: float(np.sqrt(np.mean(v**2)))  # noqa: E731
     assert rms(y[-RATE:]) == pytest.approx(rms(0.5 * x[-RATE:]), rel=0.1)
+
+
+def test_stage_set_says_how_much_audio_one_vocoder_frame_is():
+    from engine.audio.taps import StageSet
+    from engine.models.vocos import VocosConfig, VocosGenerator
+    from engine.models.vocos_stage import VocosStage
+
+    fused = build_stage_set(("codec+vocoder",), 3, toy_factory(), 0, warm=False)
+    assert fused.vocoder_frame_ms() == 20.0  # toy vocoder: hop 320 per frame, fused with codec
+    assert build_stage_set(("codec", "mulaw"), 3, toy_factory(), 0).vocoder_frame_ms() is None
+    fast = VocosGenerator(VocosConfig(dim=16, intermediate_dim=32, n_layers=1, n_fft=512, hop=128))
+    own = StageSet(0, 4, {"vocoder": VocosStage(fast, 4)})
+    assert own.vocoder_frame_ms() == 8.0

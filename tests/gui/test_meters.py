@@ -117,3 +117,12 @@ def test_limiter_indicator_follows_the_engine_snapshot(qtbot):
     assert view.limiter_active is True and "-12.5 dB" in view.limiter.text()
     view.set_limiter(False)
     assert view.limiter_active is False and "idle" in view.limiter.text()
+
+
+def test_vocoder_budget_follows_the_frame_of_the_vocoder_in_use():
+    from types import MappingProxyType
+
+    seed = Snapshot(settings=MappingProxyType({"chunk": 3}))
+    fast = Snapshot(settings=MappingProxyType({"chunk": 3, "vocoder_frame_ms": 8.0}))
+    assert budget_ms("vocoder", seed) == 60.0  # the seed's 20 ms frames
+    assert budget_ms("codec+vocoder/vocoder", fast) == 24.0
