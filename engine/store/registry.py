@@ -120,6 +120,18 @@ DEFAULT_ENTRIES: tuple[ModelEntry, ...] = (
         bundled=resources.LOW_DELAY_VOCODER_WEIGHTS,
     ),
     ModelEntry(
+        name="shortframe-vocoder",
+        kind="vocoder",
+        format=FORMAT_STREAMVOX,
+        filename=resources.SHORT_FRAME_VOCODER_WEIGHTS.name,
+        description="Streaming Vocos trained by streamvox on 8 ms mel frames (hop 128, n_fft "
+        "512) with 8 ms of output delay: the lowest latency (a chunk step is 8 ms, not 20), "
+        "the lowest quality; bundled",
+        licence="MIT (streamvox)",
+        source="bundled with streamvox",
+        bundled=resources.SHORT_FRAME_VOCODER_WEIGHTS,
+    ),
+    ModelEntry(
         name="streaming-vocos",
         kind="vocoder",
         format=FORMAT_LIGHTNING_VOCOS,

@@ -42,7 +42,19 @@ def factory():
 
 @pytest.mark.parametrize("chain", ["codec", "vocoder", "codec,vocoder"])
 def test_live_chain_matches_offline(chain, factory, rig):
-    chunk = 2
+    live_equals_offline(chain, factory, rig)
+
+
+def test_the_short_frame_vocoder_runs_live_as_offline(rig):
+    from engine import resources
+
+    factory = ModelStageFactory(vocoder_weights=str(resources.SHORT_FRAME_VOCODER_WEIGHTS))
+    assert factory("vocoder", 2).hop == 2 * 128
+    live_equals_offline("codec,vocoder", factory, rig)
+
+
+def live_equals_offline(chain, factory, rig, chunk=2):
+    """Stream ``chain`` through JACK; the engine's output is the stages' offline form."""
     engine = Engine(factory=factory, options=EngineOptions(retry_s=0.3))
     try:
         engine.send(cmd.Capture(2.5))  # armed for the stream's first block

@@ -236,3 +236,22 @@ def test_loopback_measurement_from_the_dialog(qtbot, jack_server, rig, window, c
     period_ms = 1000 * 256 / RATE
     assert reported - period_ms <= dialog.result_ms <= reported + 2 * period_ms
     assert f"{dialog.result_ms:.1f} ms" in window.view.latency.measured.text()
+
+
+def test_a_vocoder_with_shorter_frames_relabels_the_chunk_control(
+    qtbot, jack_server, window, client
+):
+    # Given the stream running with the (tiny, seed-frame) vocoder at chunk 10
+    start(qtbot, window, client)
+    window.view.chain.chunk.setValue(10)
+    wait_engine(client, lambda s: s.settings.get("vocoder_frame_ms") == 20.0)
+    assert "200 ms" in window.view.chain.chunk_label.text()
+    # When the 8 ms-frame vocoder is picked in the Models dialog
+    dialog = window.open_models()
+    dialog.select_name("shortframe-vocoder")
+    dialog.use_button.click()
+    # Then the engine runs it, and the chunk control says what a frame is now worth
+    wait_engine(client, lambda s: s.settings.get("vocoder_frame_ms") == 8.0, timeout=30)
+    qtbot.waitUntil(lambda: "80 ms" in window.view.chain.chunk_label.text(), timeout=5000)
+    assert "+8 ms" in window.view.chain.chunk_label.text()
+    assert client.snapshot().state == "running"

@@ -129,6 +129,7 @@ def test_default_registry_listing_without_network(
         "default-codec",
         "default-vocoder",
         "lowdelay-vocoder",
+        "shortframe-vocoder",
         "streaming-vocos",
         "seed-codec",
     ):
