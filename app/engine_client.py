@@ -78,7 +78,16 @@ class EngineClient:
             latency=s.latency if s.latency in ("low", "high") else float(s.latency),
         )
         self.apply_settings(s)
-        self.send(cmd.Start(spec, chain=LIVE_CHAIN, chunk=s.chunk))
+        fixed = s.safety_margin_ms > 0  # 0: the engine's automatic, adaptive margin
+        self.send(
+            cmd.Start(
+                spec,
+                chain=LIVE_CHAIN,
+                chunk=s.chunk,
+                margin_ms=s.safety_margin_ms if fixed else None,
+                adaptive=not fixed,
+            )
+        )
 
     def apply_settings(self, s: Settings) -> None:
         """Send every live control of ``s`` (also valid while stopped)."""

@@ -47,6 +47,8 @@ AB_TAPS = (
 )
 SLOTS = ("A", "B")
 CHUNK_RANGE = (1, 10)
+#: Largest fixed safety margin offered (ms).
+MAX_MARGIN_MS = 200.0
 GAIN_RANGE_DB = (-40.0, 20.0)
 BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
 SAMPLE_RATES = (16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000)
@@ -77,6 +79,9 @@ class Settings:
     block_size: int = 256
     #: PortAudio latency hint: "low", "high" or a number of seconds as text.
     latency: str = "low"
+    #: Output safety margin beyond one block, ms; 0 = automatic (sized from the
+    #: models' step time, grown after a dropout). A fixed margin never grows.
+    safety_margin_ms: float = 0.0
     codec_enabled: bool = True
     vocoder_enabled: bool = True
     #: Model-store name (see the Models dialog); "" means the bundled default.
@@ -152,6 +157,7 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "input_gain_db": _gain_ok,
     "output_gain_db": _gain_ok,
     "latency": _latency_ok,
+    "safety_margin_ms": lambda v: 0.0 <= v <= MAX_MARGIN_MS,
 }
 
 

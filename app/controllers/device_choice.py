@@ -71,7 +71,13 @@ def restore(
             name = ""
         names.append(name)
     sel = DeviceSelection(
-        api, names[0], names[1], settings.sample_rate, settings.block_size, settings.latency
+        api,
+        names[0],
+        names[1],
+        settings.sample_rate,
+        settings.block_size,
+        settings.latency,
+        settings.safety_margin_ms,
     )
     return sel, " ".join(notes)
 
@@ -94,4 +100,5 @@ def remember(sel: DeviceSelection) -> dict[str, object]:
         "sample_rate": sel.sample_rate,
         "block_size": sel.block_size,
         "latency": sel.latency,
+        "safety_margin_ms": sel.margin_ms,
     }

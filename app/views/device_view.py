@@ -45,6 +45,11 @@ class DeviceSelection:
     sample_rate: int
     block_size: int
     latency: str
+    margin_ms: float = 0.0  # 0: automatic
+
+
+#: Safety margins offered (ms beyond one block); 0 is the engine's automatic one.
+MARGINS_MS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)
 
 
 class DeviceView(QGroupBox):
@@ -66,6 +71,14 @@ class DeviceView(QGroupBox):
         self.latency = QComboBox()
         self.latency.addItem("Low", "low")
         self.latency.addItem("High (safer)", "high")
+        self.margin = QComboBox()
+        for ms in MARGINS_MS:
+            self.margin.addItem(f"{ms:g} ms, fixed" if ms else "Automatic", ms)
+        self.margin.setToolTip(
+            "Audio kept in hand beyond one block. Automatic: sized from the models' "
+            "step time and grown after a dropout. Fixed: the latency stays put and "
+            "a late step is heard as a dropout."
+        )
         self.refresh = QPushButton("&Refresh devices")
         self.refresh.setToolTip("Scan again for devices that were plugged in or removed")
         self.notice = QLabel()
@@ -75,7 +88,7 @@ class DeviceView(QGroupBox):
         self._layout()
         self._fill_blocks(48_000)
         self.host_api.currentIndexChanged.connect(self._api_changed)
-        for combo in (self.input, self.output, self.block, self.latency):
+        for combo in (self.input, self.output, self.block, self.latency, self.margin):
             combo.currentIndexChanged.connect(self._user_changed)
         self.rate.currentIndexChanged.connect(self._rate_changed)
         self.refresh.clicked.connect(self.refresh_requested)
@@ -88,6 +101,7 @@ class DeviceView(QGroupBox):
         form.addRow("Sample &rate", self.rate)
         form.addRow("&Block size", self.block)
         form.addRow("&Latency", self.latency)
+        form.addRow("Safety &margin", self.margin)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.refresh)
@@ -115,6 +129,7 @@ class DeviceView(QGroupBox):
             self._fill_blocks(sel.sample_rate)
             _set_data(self.block, sel.block_size)
             _set_data(self.latency, sel.latency)
+            _set_data(self.margin, sel.margin_ms)
         finally:
             for w, was in zip(self._combos(), blockers, strict=True):
                 w.blockSignals(was)
@@ -135,12 +150,16 @@ class DeviceView(QGroupBox):
             sample_rate=int(self.rate.currentData() or 48_000),
             block_size=int(self.block.currentData() or 256),
             latency=str(self.latency.currentData() or "low"),
+            margin_ms=float(self.margin.currentData() or 0.0),
         )
 
     # -- internals --------------------------------------------------------------------
 
     def _combos(self) -> list[QComboBox]:
-        return [self.host_api, self.input, self.output, self.rate, self.block, self.latency]
+        return [
+            self.host_api, self.input, self.output, self.rate, self.block, self.latency,
+            self.margin,
+        ]  # fmt: skip
 
     def _fill_devices(self) -> None:
         api = str(self.host_api.currentData() or "")

@@ -255,3 +255,27 @@ def test_a_vocoder_with_shorter_frames_relabels_the_chunk_control(
     qtbot.waitUntil(lambda: "80 ms" in window.view.chain.chunk_label.text(), timeout=5000)
     assert "+8 ms" in window.view.chain.chunk_label.text()
     assert client.snapshot().state == "running"
+
+
+def test_a_fixed_safety_margin_from_the_device_panel_reaches_the_engine(
+    qtbot, jack_server, window, client
+):
+    # Given the stream running with the automatic margin
+    before = start(qtbot, window, client)
+    assert before.settings["adaptive"] is True
+    # When the person fixes the margin at 8 ms
+    panel = window.view.devices
+    panel.margin.setCurrentIndex(panel.margin.findData(8.0))
+    # Then the engine restarts with exactly that much beyond one block, never grown
+    snap = wait_engine(
+        client, lambda s: s.state == "running" and s.settings.get("adaptive") is False, timeout=60
+    )
+    assert snap.settings["margin_ms"] == pytest.approx(8.0, abs=0.05)
+    assert snap.latency.ring_ms == pytest.approx(
+        8.0 + 1000.0 * snap.settings["device_block"] / RATE, abs=0.05
+    )
+    assert window.settings.value.safety_margin_ms == 8.0
+    # and back to automatic
+    panel.margin.setCurrentIndex(panel.margin.findData(0.0))
+    wait_engine(client, lambda s: s.state == "running" and s.settings.get("adaptive"), timeout=60)
+    assert window.settings.value.safety_margin_ms == 0.0

@@ -17,6 +17,7 @@ def test_round_trip_keeps_every_field(tmp_path):
         sample_rate=44_100,
         block_size=128,
         latency="0.02",
+        safety_margin_ms=8.0,
         codec_enabled=False,
         chunk=7,
         tap="dry",
@@ -79,6 +80,8 @@ def test_constructor_refuses_out_of_range():
         st.Settings(chunk=11)
     with pytest.raises(ValueError, match="latency"):
         st.Settings(latency="soon")
+    with pytest.raises(ValueError, match="safety_margin_ms"):
+        st.Settings(safety_margin_ms=-1.0)
 
 
 def test_version_1_file_is_migrated(tmp_path):
