@@ -401,3 +401,20 @@ def test_vocos_partial_init_moves_the_backbone_to_another_frame_size(corpus, tmp
         if k.startswith("backbone"):
             torch.testing.assert_close(v, old[k], rtol=0, atol=0)
     assert new["head.out.weight"].shape != old["head.out.weight"].shape
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_reset_best_lets_a_resumed_run_with_another_loss_pick_its_own_best(corpus, tmp_path, reset):
+    import json
+
+    from engine.training.train_codec import main
+
+    cfg = _codec_cfg(*corpus)
+    CodecTrainer(cfg, tmp_path / "run").run(steps=2)  # best.pt at step 2
+    cfg["loss"] = {**cfg["loss"], "mel_weight": 1000.0}  # far larger validation losses
+    path = tmp_path / "bigger.json"
+    path.write_text(json.dumps(cfg))
+    args = ["--config", str(path), "--out", str(tmp_path / "run"), "--resume", "--steps", "3"]
+    assert main(args + (["--reset-best"] if reset else [])) == 0
+    best = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=True)
+    assert best["step"] == (3 if reset else 2)

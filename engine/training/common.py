@@ -282,6 +282,11 @@ def add_common_args(parser: Any) -> None:
     parser.add_argument("--config", type=Path, help="JSON file overriding the defaults")
     parser.add_argument("--out", type=Path, required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument(
+        "--reset-best",
+        action="store_true",
+        help="with --resume: forget the best validation loss (after changing the loss)",
+    )
     parser.add_argument("--steps", type=int, help="stop after this many total steps")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
@@ -321,6 +326,8 @@ def run_cli(
     (args.out / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)
+        if args.reset_best:  # validation losses of another loss do not compare
+            trainer.best_val = math.inf
     print_banner(kind, cfg, args.out)
     trainer.run(args.steps)
     return 0

@@ -277,7 +277,7 @@ def init_from(model: VocosGenerator, path: str | Path, partial: bool = False) ->
         state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         if not any(k.startswith("backbone.convnext") for k in state):
             raise ValueError(f"{path}: no backbone tensor fits {model.config}")
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        model.load_state_dict(state, strict=False)
         return
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if "overlap_add" not in k]:
