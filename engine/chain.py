@@ -6,7 +6,7 @@ and the live engine, so what is heard live is what is measured offline.
 Reference codecs for A/B comparison are chains of their own
 (:mod:`engine.dsp.reference_stages`):
 
-- ``opus``: Opus, 9.3 kbit/s, 20 ms frames; ``opus@KBPS`` picks the bitrate
+- ``opus``: Opus at the codec's true 18.7 kbit/s, 20 ms frames; ``opus@KBPS`` picks the bitrate
   in kbit/s (6..32, e.g. ``opus@12``, ``opus@9.3``) and ``opus@KBPS/10ms``
   the frame (10 or 20 ms).
 - ``mulaw``, ``alaw``: G.711, 8 kHz narrowband, 64 kbit/s; ``mulaw@128`` /

@@ -21,6 +21,7 @@ import numpy as np
 from engine.audiofile import read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
 from engine.dsp import metrics
+from engine.dsp.reference_stages import expand_groups
 from engine.stage import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
@@ -75,8 +76,17 @@ def collect_files(items: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def split_chain_list(text: str) -> list[str]:
+    """``"dry, codec+vocoder, opus-ladder"`` -> chain names, groups expanded.
+
+    Commas separate chains (a two-stage chain is written ``codec+vocoder``);
+    ``opus-ladder`` stands for Opus at 6, 9.3, 12 and 18.7 kbit/s.
+    """
+    return expand_groups(c.strip() for c in text.split(",") if c.strip())
+
+
 def chain_bitrate_kbps(chain: Chain) -> float:
-    """What the chain transmits: the codec's token rate, else 16-bit PCM."""
+    """What the chain's decoder must receive: its codec's bitrate, else 16-bit PCM."""
     for s in chain.stages:
         rate = getattr(s, "bitrate_bps", None)
         if rate is not None:

@@ -19,7 +19,13 @@ import soundfile as sf
 
 from engine.audiofile import read_mono_16k
 from engine.chain import parse_chain
-from engine.evaluate import ChainSummary, UtteranceResult, evaluate, write_reports
+from engine.evaluate import (
+    ChainSummary,
+    UtteranceResult,
+    evaluate,
+    split_chain_list,
+    write_reports,
+)
 from engine.stage import SAMPLE_RATE
 
 Progress = Callable[[int, int], None]
@@ -28,10 +34,10 @@ Progress = Callable[[int, int], None]
 def split_chains(text: str) -> list[str]:
     """``"dry, opus@12, codec+vocoder"`` -> chain names, each checked by ``parse_chain``.
 
-    Commas separate chains (as in ``streamvox evaluate --chains``); raises
-    ``ValueError`` naming the first unknown chain.
+    Commas separate chains and ``opus-ladder`` expands, as in ``streamvox
+    evaluate --chains``; raises ``ValueError`` naming the first unknown chain.
     """
-    names = [c.strip() for c in text.split(",") if c.strip()]
+    names = split_chain_list(text)
     for name in names:
         try:
             parse_chain(name)

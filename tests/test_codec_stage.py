@@ -4,6 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.dsp.opus_codec import CODEC_BITRATE_BPS
+from engine.dsp.reference_stages import build_reference
 from engine.models.codec_checkpoint import seeded_codec
 from engine.models.codec_stage import CodecStage
 from engine.models.tiny_codec import CodecConfig
@@ -44,9 +46,36 @@ def oas_by_hand(model, x):
 def test_declared_figures(stage):
     assert stage.name == "codec" and stage.hop == HOP and stage.window == WINDOW
     assert stage.latency == 240
-    assert stage.tokens_per_second == pytest.approx(16000 / 24 * 2)
-    assert stage.bitrate_bps == pytest.approx(9333.33, abs=0.01)
-    assert stage.oas_bitrate_bps == pytest.approx(18666.67, abs=0.01)
+    assert stage.tokens_per_hop == 40
+    assert stage.tokens_per_second == pytest.approx(40 / 0.015)
+    assert stage.bitrate_bps == pytest.approx(18666.67, abs=0.01)
+
+
+def test_bitrate_is_what_the_decoder_reads_per_second(stage):
+    """Count the tokens the windows of a real signal encode to, and check all are needed."""
+    hops = 50
+    x = signal(hops * HOP, seed=3)
+    xp = np.concatenate([np.zeros(WINDOW - HOP, np.float32), x])
+    windows = torch.from_numpy(xp).unfold(0, WINDOW, HOP)
+    with torch.inference_mode():
+        codes = [stage.model.encode(w.reshape(1, -1).clone()) for w in windows]
+    assert len(codes) == hops
+    bits_per_token = (stage.model.config.codebook_size - 1).bit_length()
+    bits = sum(c.numel() for c in codes) * bits_per_token
+    assert bits / (len(x) / 16000) == pytest.approx(stage.bitrate_bps, rel=1e-9)
+    # The decoder reads every one of a window's tokens: changing any one changes the hop.
+    window = codes[10]
+    with torch.inference_mode():
+        ref = stage.model.decode(window)[0, HOP:]
+        for g, t in np.ndindex(*window.shape[1:]):
+            other = window.clone()
+            other[0, g, t] = (other[0, g, t] + 1) % stage.model.config.codebook_size
+            assert not torch.equal(stage.model.decode(other)[0, HOP:], ref), (g, t)
+
+
+def test_opus_at_the_codecs_bitrate_is_its_true_bitrate(stage):
+    assert CODEC_BITRATE_BPS == round(stage.bitrate_bps, -2) == 18_700
+    assert build_reference("opus").bitrate_bps == CODEC_BITRATE_BPS
 
 
 @pytest.mark.parametrize("n", [1, 239, 240, 481, 1000])

@@ -3,10 +3,19 @@ import csv
 import numpy as np
 import pytest
 
-from engine.chain import Chain
+from engine.chain import Chain, build_stages
 from engine.cli import main
+from engine.commands.evaluate import DEFAULT_CHAINS
 from engine.dsp import metrics
-from engine.evaluate import UtteranceResult, lags_agree, score_utterance
+from engine.evaluate import (
+    UtteranceResult,
+    chain_bitrate_kbps,
+    lags_agree,
+    score_utterance,
+    split_chain_list,
+)
+from engine.models.codec_checkpoint import seeded_codec
+from engine.models.codec_stage import CodecStage
 from engine.stage import DryStage
 from tests.speech_fixture import SENTENCES, make_speech
 
@@ -99,3 +108,18 @@ def test_alignment_flag_tolerates_a_few_badly_coded_utterances_not_a_wrong_laten
     assert not lags_agree(_rows([17.5] * 20))  # declared 2 ms short: every lag says so
     assert not lags_agree(_rows([15.5] * 15 + [18.0] * 5))  # a quarter disagree
     assert lags_agree(_rows([40.0] * 20, stoi=0.3))  # unlike the input: lag meaningless
+
+
+def test_by_default_the_codec_is_scored_beside_opus_at_6_to_18_7_kbps():
+    chains = split_chain_list(DEFAULT_CHAINS)
+    assert chains[:4] == ["dry", "codec", "vocoder", "codec+vocoder"]
+    assert chains[4:] == ["opus@6", "opus@9.3", "opus@12", "opus@18.7"]
+    ladder_after = split_chain_list("opus@12, opus-ladder")
+    assert ladder_after == ["opus@12", "opus@6", "opus@9.3", "opus@18.7"]  # no repeats
+
+
+def test_bitrate_column_is_what_each_decoder_receives():
+    codec = Chain([CodecStage(seeded_codec(0))])
+    assert chain_bitrate_kbps(codec) == pytest.approx(40 * 7 / 15)  # 40 tokens of 7 bits per 15 ms
+    assert chain_bitrate_kbps(Chain(build_stages("opus@18.7"))) == pytest.approx(18.7)
+    assert chain_bitrate_kbps(Chain([DryStage()])) == 256.0

@@ -55,6 +55,9 @@ def test_cancel_stops_between_utterances_and_reports_nothing(speech, tmp_path):
 
 def test_chain_lists_are_checked():
     assert split_chains(" dry, opus@12 ,codec+vocoder,") == ["dry", "opus@12", "codec+vocoder"]
+    assert split_chains("codec, opus-ladder, opus@12") == [
+        "codec", "opus@6", "opus@9.3", "opus@12", "opus@18.7"
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="opus@99"):
         split_chains("dry, opus@99")
     with pytest.raises(ValueError, match="lzw"):

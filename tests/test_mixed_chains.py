@@ -13,7 +13,7 @@ from engine.models.vocos_stage import VocosStage
 @pytest.mark.parametrize(
     ("name", "stages"),
     [
-        ("opus,vocoder", ("opus@9.3/20ms", "vocoder")),
+        ("opus,vocoder", ("opus@18.7/20ms", "vocoder")),
         ("opus@12,vocoder", ("opus@12/20ms", "vocoder")),
         ("OPUS@16/10ms+vocos", ("opus@16/10ms", "vocoder")),
         ("mulaw,vocoder", ("mulaw@64", "vocoder")),

@@ -14,7 +14,7 @@ from tests.speech_fixture import make_speech
 @pytest.mark.parametrize(
     ("name", "stages"),
     [
-        ("opus", ("opus@9.3/20ms",)),
+        ("opus", ("opus@18.7/20ms",)),
         ("OPUS@12", ("opus@12/20ms",)),
         ("opus@12k/10ms", ("opus@12/10ms",)),
         ("opus@9.3", ("opus@9.3/20ms",)),
@@ -93,6 +93,6 @@ def test_evaluate_scores_reference_chains(tmp_path, speech_wav, capsys):
     assert main(args + ["--no-progress"]) == 0
     table = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
-    assert "| 9.3 |" in rows["opus"] and "| 64.0 |" in rows["mulaw"]
+    assert "| 18.7 |" in rows["opus"] and "| 64.0 |" in rows["mulaw"]
     assert rows["opus"].rstrip().endswith("| yes |")  # measured lag == declared latency
     assert rows["mulaw"].rstrip().endswith("| yes |")

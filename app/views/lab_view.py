@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.plot_base import Plot
+from engine.dsp.reference_stages import OPUS_LADDER
 
 #: Chains offered as check boxes: (chain name for ``evaluate``, label).
 CHAIN_CHOICES = (
@@ -49,14 +50,12 @@ CHAIN_CHOICES = (
     ("codec", "Codec"),
     ("vocoder", "Vocoder"),
     ("codec+vocoder", "Codec + vocoder"),
-    ("opus@9.3", "Opus 9.3 kbps"),
-    ("opus@12", "Opus 12 kbps"),
-    ("opus@16", "Opus 16 kbps"),
+    *((name, f"Opus {name[5:]} kbps") for name in OPUS_LADDER),
     ("opus@24", "Opus 24 kbps"),
     ("mulaw", "G.711 μ-law"),
     ("alaw", "G.711 A-law"),
 )
-DEFAULT_CHAINS = ("dry", "codec", "codec+vocoder", "opus@9.3")
+DEFAULT_CHAINS = ("dry", "codec", "codec+vocoder", *OPUS_LADDER)
 COLUMNS = (
     "chain", "utterance", "n", "PESQ-WB", "STOI", "SI-SDR (dB)", "log-mel L1",
     "bitrate (kbps)", "latency (ms)", "RTF", "aligned",
@@ -378,7 +377,7 @@ class LabView(QWidget):
             p.addItem(text)
         ticks: list[tuple[float, str]] = []
         for v in sorted(q[1] for q in pts):
-            if not ticks or v - ticks[-1][0] > 0.05:  # 9.3 and 9.33 kbps share one tick
+            if not ticks or v - ticks[-1][0] > 0.05:  # 18.67 and 18.7 kbps share one tick
                 ticks.append((v, f"{10**v:.3g}"))
         p.getAxis("bottom").setTicks([ticks])
         self.quality_points = [(q[0], 10 ** q[1], q[2]) for q in pts]

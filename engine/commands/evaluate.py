@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 
 from engine.commands.errors import USER_ERRORS
+from engine.dsp.reference_stages import OPUS_LADDER_KBPS
 
-DEFAULT_CHAINS = "dry,codec,vocoder,codec+vocoder"
+DEFAULT_CHAINS = "dry,codec,vocoder,codec+vocoder,opus-ladder"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="DIR_OR_FILES")
     p.add_argument(
-        "--chains", default=DEFAULT_CHAINS, help=f"comma list (default {DEFAULT_CHAINS})"
+        "--chains",
+        default=DEFAULT_CHAINS,
+        help=(
+            f"comma list (default {DEFAULT_CHAINS}); opus-ladder = Opus at "
+            f"{', '.join(f'{k:g}' for k in OPUS_LADDER_KBPS)} kbit/s"
+        ),
     )
     p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
     p.add_argument("--block", type=int, default=256, help="samples per streamed block")
@@ -40,21 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _split_chains(text: str) -> list[str]:
-    # "codec,vocoder" is one chain in process' syntax; here commas separate chains,
-    # so a two-stage chain is written "codec+vocoder".
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
 def run(args: argparse.Namespace) -> int:
     """Execute the command; returns the process exit code."""
     from tqdm import tqdm
 
-    from engine.evaluate import collect_files, evaluate, markdown_table, write_reports
+    from engine.evaluate import (
+        collect_files,
+        evaluate,
+        markdown_table,
+        split_chain_list,
+        write_reports,
+    )
 
     try:
         files = collect_files(args.inputs)
-        chains = _split_chains(args.chains)
+        chains = split_chain_list(args.chains)
         torch.set_num_threads(max(1, args.threads))
         with tqdm(
             total=len(files) * len(chains),

@@ -22,6 +22,9 @@ import numpy as np
 OPUS_RATE = 16_000
 MIN_BITRATE_BPS = 6_000
 MAX_BITRATE_BPS = 32_000
+#: TinyTransformerCodec's true rate, overlap-save (40 x 7 bits / 15 ms = 18.67
+#: kbit/s), to 0.1 kbit/s: Opus "at the codec's bitrate" (checked by a test).
+CODEC_BITRATE_BPS = 18_700
 FRAME_MS = (10, 20)
 MAX_PACKET_BYTES = 1275  # RFC 6716 section 3.2.1
 APPLICATIONS = ("voip", "audio")
@@ -70,7 +73,7 @@ def toc_bandwidth_hz(packet: bytes) -> int:
 class OpusConfig:
     """Encoder settings; invalid values raise ``ValueError``."""
 
-    bitrate_bps: int = 9_300
+    bitrate_bps: int = CODEC_BITRATE_BPS
     frame_ms: int = 20
     complexity: int = 10
     application: str = "voip"

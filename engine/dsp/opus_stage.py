@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.dsp.opus_codec import OpusCodec, OpusConfig
+from engine.dsp.opus_codec import CODEC_BITRATE_BPS, OpusCodec, OpusConfig
 from engine.dsp.start_gate import StartGate
 from engine.stage import HopStage
 
@@ -27,7 +27,7 @@ class OpusStage(HopStage):
 
     def __init__(
         self,
-        bitrate_bps: int = 9_300,
+        bitrate_bps: int = CODEC_BITRATE_BPS,
         frame_ms: int = 20,
         complexity: int = 10,
         application: str = "voip",

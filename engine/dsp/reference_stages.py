@@ -1,25 +1,36 @@
 """Reference codecs by name, for chains: ``opus[@KBPS][/MSms]``, ``mulaw[@KBPS]``, ``alaw[@KBPS]``.
 
-- ``opus``: Opus at 9.3 kbit/s (TinyTransformerCodec's rate), 20 ms frames.
-  ``opus@12`` sets the bitrate in kbit/s (6..32, decimals allowed:
-  ``opus@9.3``); ``opus@12/10ms`` also sets the frame (10 or 20 ms).
+- ``opus``: Opus at 18.7 kbit/s (what TinyTransformerCodec's overlap-save
+  stream really needs), 20 ms frames. ``opus@12`` sets the bitrate in
+  kbit/s (6..32, decimals allowed: ``opus@9.3``); ``opus@12/10ms`` also
+  sets the frame (10 or 20 ms).
 - ``mulaw``, ``alaw``: G.711 proper, 8 kHz narrowband, 64 kbit/s
   (``mulaw@64`` is the same). ``mulaw@128`` / ``alaw@128`` compand every
   16 kHz sample instead (wideband, 128 kbit/s).
 
 :func:`parse_reference` normalises a name (``"opus"`` ->
-``"opus@9.3/20ms"``) and rejects malformed ones with a ``ValueError`` that
+``"opus@18.7/20ms"``) and rejects malformed ones with a ``ValueError`` that
 shows the syntax; :func:`build_reference` makes a fresh stage from it.
+:data:`OPUS_LADDER` names the Opus rates a codec is compared against
+(``opus-ladder`` in a list of chains, see :func:`expand_groups`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
+from engine.dsp.opus_codec import CODEC_BITRATE_BPS
 from engine.stage import HopStage
 
 REFERENCE_CODECS = ("opus", "mulaw", "alaw")
-DEFAULT_OPUS_KBPS = 9.3
+DEFAULT_OPUS_KBPS = CODEC_BITRATE_BPS / 1000
+#: Opus rates (kbit/s) shown beside a codec: low, the seed's nominal 9.3 kbit/s,
+#: 12, and the 18.7 kbit/s the overlap-save codec really sends.
+OPUS_LADDER_KBPS = (6, 9.3, 12, 18.7)
+OPUS_LADDER = tuple(f"opus@{k:g}" for k in OPUS_LADDER_KBPS)
+#: Names that stand for several chains in a list of chains.
+CHAIN_GROUPS = {"opus-ladder": OPUS_LADDER}
 SYNTAX = "opus[@KBPS][/10ms|/20ms] (KBPS 6..32), mulaw[@64|@128], alaw[@64|@128]"
 
 _OPUS = re.compile(r"opus(?:@(?P<kbps>\d+(?:\.\d+)?)k?)?(?:/(?P<ms>\d+)ms)?")
@@ -47,6 +58,16 @@ def parse_reference(name: str) -> str:
             raise ValueError(f"'{name}': G.711 runs at 64 (8 kHz) or 128 (16 kHz) kbit/s")
         return f"{m['law']}@{kbps}"
     raise ValueError(f"malformed reference codec '{name}'; syntax: {SYNTAX}")
+
+
+def expand_groups(names: Iterable[str]) -> list[str]:
+    """Replace each group name (``opus-ladder``) by its chains, keeping order, no repeats."""
+    out: list[str] = []
+    for name in names:
+        for chain in CHAIN_GROUPS.get(name.strip().lower(), (name,)):
+            if chain not in out:
+                out.append(chain)
+    return out
 
 
 def build_reference(name: str) -> HopStage:

@@ -23,6 +23,12 @@ cross-correlation on held-out speech). Such weights record it as
 ``info["output_delay_samples"]``; the stage then declares
 ``latency = hop + model_delay`` and :meth:`CodecStage.offline` removes it,
 so that every chain stays sample-aligned with its input.
+
+Bitrate: each window is decoded from its own tokens only, so every hop the
+decoder needs all 40 of them (20 latent frames x 2 codebooks, 7 bits each):
+40 x 7 bits / 15 ms = 18.67 kbit/s, twice what the 20 frames of the new
+samples alone would take. :attr:`CodecStage.bitrate_bps` derives this from
+the model's config.
 """
 
 from __future__ import annotations
@@ -71,21 +77,28 @@ class CodecStage(HopStage):
             self.fast.warmup()
 
     @property
-    def tokens_per_second(self) -> float:
-        """Nominal token rate: codebooks x latent frames per second (1333.3 for the seed)."""
+    def tokens_per_hop(self) -> int:
+        """Tokens the decoder must receive each hop (40 for the seed).
+
+        Overlap-save decodes every window from that window's own tokens, so
+        each hop needs all of them (codebooks x latent frames per window),
+        not only the frames of the ``hop`` new samples.
+        """
         cfg = self.model.config
-        return cfg.n_codebooks * self.sample_rate / cfg.downsample
+        return cfg.n_codebooks * cfg.frames_per_window
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Tokens sent per second: tokens per hop / hop duration (2666.7 for the seed)."""
+        return self.tokens_per_hop * self.sample_rate / self.hop
 
     @property
     def bitrate_bps(self) -> float:
-        """Nominal bit-rate of the token stream (9333.3 bit/s for the seed)."""
-        return self.tokens_per_second * self.model.config.bits_per_token
+        """What the decoder must receive per second (18666.7 bit/s for the seed).
 
-    @property
-    def oas_bitrate_bps(self) -> float:
-        """Bit-rate when, as in the seed's OaS, every whole window is sent each hop (18666.7)."""
-        cfg = self.model.config
-        return self.bitrate_bps * cfg.window / cfg.hop
+        Tokens per hop x bits per token / hop duration, from the model's config.
+        """
+        return self.tokens_per_second * self.model.config.bits_per_token
 
     def step(self, hop_in: np.ndarray) -> np.ndarray:
         """Shift ``hop`` new samples into the window; return its last ``hop`` decoded samples."""

@@ -58,7 +58,7 @@ def offline_tap(stages, x):
 
 def test_tap_names_are_canonical_and_paths_share_prefixes():
     assert check_tap("opus@9.3") == "opus@9.3/20ms"
-    assert check_tap("opus,vocoder") == "opus@9.3/20ms+vocoder"
+    assert check_tap("opus,vocoder") == "opus@18.7/20ms+vocoder"
     assert check_tap("codec,vocoder") == "codec+vocoder"
     assert cmd.AssignTap("B", "OPUS@12").tap == "opus@12/20ms"
     assert MixSettings(slot_a="mulaw").slot_a == "mulaw@64"

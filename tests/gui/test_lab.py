@@ -297,3 +297,13 @@ def test_the_lab_is_a_tab_next_to_the_live_view(qtbot, window):
     assert not any(s.isEnabled() for s in window.view.ab.shortcuts)
     window.tabs.setCurrentWidget(window.view)
     assert all(s.isEnabled() for s in window.view.ab.shortcuts)
+
+
+def test_the_lab_ticks_opus_at_6_to_18_7_kbps_beside_the_codec_by_default(qtbot):
+    view = LabView()
+    qtbot.addWidget(view)
+    ticked = view.checked_chains()
+    assert "codec" in ticked
+    opus = [c for c in ticked if c.startswith("opus")]
+    assert opus == ["opus@6", "opus@9.3", "opus@12", "opus@18.7"]
+    assert view.chain_boxes["opus@18.7"].text() == "Opus 18.7 kbps"

@@ -31,8 +31,8 @@ def running_snapshot(**changes):
         load=0.42,
         xruns=Xruns(input_overflow=1, ring_underrun=2, ring_underrun_frames=100),
         latency=Latency(2.0, 4.0, 15.3, 3.1, 15.0, 40.0, 58.1, 79.4, None),
-        codec_bitrate_bps=9333.3,
-        codec_tokens_per_s=1333.3,
+        codec_bitrate_bps=18666.7,
+        codec_tokens_per_s=2666.7,
         heard_tap="codec+vocoder",
         settings=MappingProxyType({"block": 256, "rate": 48000}),
     )
@@ -63,7 +63,7 @@ def test_one_snapshot_updates_every_meter(meters):
     assert view.latency.values["vocoder"].text() == "40.0 ms"
     assert view.stats.load.value() == 42
     assert view.stats.xruns.text() == "<b>3</b>"
-    assert "9.33 kbit/s" in view.stats.bitrate.text()
+    assert "18.67 kbit/s" in view.stats.bitrate.text()
     assert set(view.timing.rows) == {"engine block", "codec", "vocoder"}
     assert view.timing.rows["codec"].budget.value() == 15.0
     assert view.timing.rows["engine block"].budget.value() == pytest.approx(1000 * 256 / 48000)
