@@ -10,7 +10,9 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("process", "evaluate", "models", "bench", "devices", "run", "selftest")
+COMMANDS = (
+    "process", "encode", "decode", "evaluate", "models", "bench", "devices", "run", "selftest",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,13 +102,29 @@ class CodecStage(HopStage):
 
     def step(self, hop_in: np.ndarray) -> np.ndarray:
         """Shift ``hop`` new samples into the window; return its last ``hop`` decoded samples."""
+        return self.decode_hop(self.encode_hop(hop_in))
+
+    def encode_hop(self, hop_in: np.ndarray) -> np.ndarray:
+        """Shift ``hop`` new samples into the window; its tokens ``(n_codebooks, frames)``.
+
+        These are all the decoder receives (see :attr:`tokens_per_hop`); a
+        sender runs this, a receiver :meth:`decode_hop`.
+        """
         buf = self._buf
         buf[: self.context] = buf[self.hop :]
         buf[self.context :] = hop_in
         if self.fast is not None:
-            return self._gate(self.fast.hop(self._buf_t)[0].numpy())
+            return self.fast.encode(self._buf_t)[0].numpy()
         with torch.inference_mode():
-            y = self.model.decode(self.model.encode(self._buf_t.to(self._device)))
+            return self.model.encode(self._buf_t.to(self._device))[0].cpu().numpy()
+
+    def decode_hop(self, codes: np.ndarray) -> np.ndarray:
+        """One window's tokens ``(n_codebooks, frames)`` -> the hop's ``hop`` output samples."""
+        c = torch.from_numpy(np.asarray(codes, dtype=np.int64)).unsqueeze(0)
+        if self.fast is not None:
+            return self._gate(self.fast.decode(c)[0].numpy())
+        with torch.inference_mode():
+            y = self.model.decode(c.to(self._device))
         return self._gate(y[0, self.context :].cpu().numpy())
 
     def reset_state(self) -> None:

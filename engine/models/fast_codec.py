@@ -170,6 +170,11 @@ class FastCodecHop(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, window)`` -> ``(B, keep)``."""
+        return self.decode_codes(self.encode_codes(x))
+
+    @torch.jit.export
+    def encode_codes(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, window)`` -> codes ``(B, n_codebooks, frames)`` int64, as ``model.encode``."""
         b = x.shape[0]
         h = x.unsqueeze(-1)
         for block in self.encoder:
@@ -177,7 +182,14 @@ class FastCodecHop(nn.Module):
         t = h.shape[1]
         z = h.reshape(b * t, self.groups, -1).transpose(0, 1)  # (G, N, D)
         codes = torch.baddbmm(self.book_norms, z, self.books_t, alpha=-2.0).argmin(-1)
-        h = F.embedding(codes + self.offsets, self.table).transpose(0, 1).reshape(b, t, -1)
+        return codes.view(self.groups, b, t).permute(1, 0, 2)
+
+    @torch.jit.export
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``(B, n_codebooks, frames)`` -> ``(B, keep)``: the last samples of the window."""
+        b, t = codes.shape[0], codes.shape[2]
+        flat = codes.permute(1, 0, 2).reshape(self.groups, b * t)  # (G, N)
+        h = F.embedding(flat + self.offsets, self.table).transpose(0, 1).reshape(b, t, -1)
         for block in self.transformer:
             h = block(h)
         h = torch.matmul(self.post_w, h[:, self.first_frame :].transpose(1, 2)) + self.post_b
@@ -200,6 +212,10 @@ def _first_needed_frame(decoder: nn.ModuleList, first_sample: int) -> int:
     for tconv in reversed(list(decoder)):
         need = max(0, math.ceil((need + tconv.pad - tconv.kernel + 1) / tconv.stride))
     return need
+
+
+#: The core's methods besides ``forward`` that must survive freezing.
+_METHODS = ["encode_codes", "decode_codes"]
 
 
 class FastCodec:
@@ -229,17 +245,27 @@ class FastCodec:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    core, scripted = torch.jit.freeze(torch.jit.script(core)), True
+                    frozen = torch.jit.freeze(torch.jit.script(core), preserved_attrs=_METHODS)
+                    core, scripted = frozen, True
             except Exception as exc:  # TorchScript is deprecated: keep working without it
                 warnings.warn(f"TorchScript unavailable ({exc}); using eager mode", stacklevel=2)
         return cls(core, cfg.window, keep, scripted)
 
     def hop(self, window: torch.Tensor) -> torch.Tensor:
-        """``(B, window)`` float32 -> ``(B, keep)``."""
+        """``(B, window)`` float32 -> ``(B, keep)``: :meth:`decode` of :meth:`encode`."""
+        return self.decode(self.encode(window))
+
+    def encode(self, window: torch.Tensor) -> torch.Tensor:
+        """``(B, window)`` float32 -> codes ``(B, n_codebooks, frames)`` int64."""
         if window.dim() != 2 or window.shape[1] != self.window:
             raise ValueError(f"expected (B, {self.window}) audio, got {tuple(window.shape)}")
         with torch.inference_mode():
-            return self.core(window.to(torch.float32))
+            return self.core.encode_codes(window.to(torch.float32))
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes ``(B, n_codebooks, frames)`` int64 -> ``(B, keep)`` float32."""
+        with torch.inference_mode():
+            return self.core.decode_codes(codes.to(torch.int64))
 
     def warmup(self, calls: int = 3) -> None:
         """A few throw-away hops: TorchScript optimises its graph on the first calls."""

@@ -1,0 +1,62 @@
+"""``streamvox decode IN.svx OUT``: a token file back to audio, as the codec's receiver."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from engine.audiofile import check_writable, write_audio
+from engine.commands.errors import USER_ERRORS
+from engine.stage import SAMPLE_RATE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``decode`` subcommand."""
+    p = sub.add_parser(
+        "decode",
+        help="decode a .svx token file (from 'streamvox encode') to audio",
+        description=(
+            "Read the token file IN.svx, check that it fits the codec weights (the header "
+            "records their fingerprint), decode every hop and write OUT at 16 kHz mono: "
+            "sample for sample what 'streamvox process --chain codec' writes."
+        ),
+    )
+    p.add_argument("input", type=Path, metavar="IN.svx")
+    p.add_argument("output", type=Path, metavar="OUT")
+    p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute the command; returns the process exit code."""
+    try:
+        return _run(args)
+    except USER_ERRORS as exc:
+        print(f"streamvox decode: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.chain import load_codec_model
+    from engine.models.codec_stage import CodecStage
+    from engine.token_file import read_token_file
+    from engine.token_stream import check_fits, check_weights, decode_signal
+
+    check_writable(args.output)
+    header, tokens = read_token_file(args.input)
+    model = load_codec_model(args.codec_weights)
+    check_weights(header, model, str(args.input))  # before the slow fast-path set-up
+    torch.set_num_threads(max(1, args.threads))
+    stage = CodecStage(model, fast=True)
+    check_fits(header, stage, str(args.input))
+    clipped = write_audio(args.output, decode_signal(stage, tokens, header.sample_count))
+    print(f"audio duration:   {header.sample_count / SAMPLE_RATE:.3f} s")
+    print(f"token stream:     {header.hop_count} hops ({header.mode_name})")
+    print(f"wrote:            {args.output}")
+    if clipped:
+        print(f"streamvox decode: warning: {clipped} output samples clipped to [-1, 1]")
+    return 0
