@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
 from engine.models.vocos import VocosConfig, VocosGenerator
 from engine.models.vocos_backbone import LAYER_NORM_EPS
@@ -113,6 +114,10 @@ class FastVocosCore(nn.Module):
         head = generator.head.out
         self.out = make_linear(head.weight, head.bias, head_precision)
         self.register_buffer("synth_window", generator.head.istft.window.detach().clone())
+        self.use_prior = c.mag_prior
+        prior = generator.head.prior if c.mag_prior else torch.zeros(c.n_mels, c.n_bins)
+        self.register_buffer("prior", prior.detach().clone())
+        self.prior_floor = PRIOR_FLOOR
 
     def forward(
         self,
@@ -140,7 +145,11 @@ class FastVocosCore(nn.Module):
             i += 1
         h = F.layer_norm(h, [h.shape[-1]], self.final_weight, self.final_bias, self.eps)
         y = self.out(h)
-        mag = torch.exp(y[..., : self.n_bins]).clamp(max=self.mag_clip)
+        log_mag = y[..., : self.n_bins]
+        if self.use_prior:  # same as engine.dsp.mel_prior.log_prior (scriptable inline)
+            prior = torch.matmul(torch.exp(mel), self.prior)
+            log_mag = log_mag + torch.log(torch.clamp(prior, min=self.prior_floor))
+        mag = torch.exp(log_mag).clamp(max=self.mag_clip)
         frames = torch.fft.irfft(torch.polar(mag, y[..., self.n_bins :]), n=self.n_fft)
         frames = frames * self.synth_window  # (B, N, n_fft)
         total = n * self.hop + self.context

@@ -68,7 +68,7 @@ class VocosGenerator(nn.Module):
     # ----- offline -------------------------------------------------------
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """``(B, n_mels, T)`` -> ``(B, T*hop)``; the tail past the last frame is dropped."""
-        return self.head(self.backbone(mel))
+        return self.head(self.backbone(mel), mel=mel)
 
     def audio_offline(self, x: torch.Tensor) -> torch.Tensor:
         """Whole signal ``(B, L)`` -> ``(B, L)``: pad to a hop multiple, mel, generate, trim."""
@@ -97,7 +97,7 @@ class VocosGenerator(nn.Module):
     def decode_step(self, mel: torch.Tensor, state: VocosStreamState) -> torch.Tensor:
         """Streaming from mel: ``(B, n_mels, N)`` -> the ``(B, N*hop)`` released samples."""
         hidden = self.backbone(mel, state.conv_caches)
-        return self.head(hidden, state.ola_tail)
+        return self.head(hidden, state.ola_tail, mel)
 
     def stream_step(
         self, x_new: torch.Tensor, state: VocosStreamState | None = None

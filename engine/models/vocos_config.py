@@ -16,6 +16,11 @@ class VocosConfig:
     ``layer_scale_init`` only matters for fresh initialisation: the initial
     value of every ConvNeXt ``gamma`` (``None`` means ``1 / n_layers``, as the
     seed does for a zero/absent value).
+
+    ``mag_prior`` (ours, not the seed's): the head's log-magnitude is a
+    correction added to the log of the mel's pseudo-inverse magnitude
+    (FreeV's amplitude prior), so the network need not learn what a fixed
+    matrix already recovers. Off for every seed checkpoint.
     """
 
     n_mels: int = 80
@@ -27,6 +32,7 @@ class VocosConfig:
     hop: int = 320
     sample_rate: int = 16000
     layer_scale_init: float | None = 1e-6
+    mag_prior: bool = False
 
     def __post_init__(self) -> None:
         for name in (*_INT_FIELDS, "sample_rate"):
@@ -37,6 +43,8 @@ class VocosConfig:
             raise ValueError(f"VocosConfig.n_fft must be even, got {self.n_fft}")
         if self.hop > self.n_fft:
             raise ValueError(f"VocosConfig.hop ({self.hop}) must be <= n_fft ({self.n_fft})")
+        if not isinstance(self.mag_prior, bool):
+            raise ValueError(f"VocosConfig.mag_prior must be a bool, got {self.mag_prior!r}")
         ls = self.layer_scale_init
         if ls is not None and (isinstance(ls, bool) or not isinstance(ls, (int, float)) or ls <= 0):
             raise ValueError(f"VocosConfig.layer_scale_init must be > 0 or None, got {ls!r}")

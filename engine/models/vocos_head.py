@@ -23,6 +23,7 @@ import math
 import torch
 from torch import nn
 
+from engine.dsp.mel_prior import log_prior, prior_matrix
 from engine.models.vocos_config import VocosConfig
 
 MAG_CLIP = 100.0
@@ -85,18 +86,48 @@ class StreamingISTFT(nn.Module):
 
 
 class ISTFTHead(nn.Module):
-    """``out`` Linear(dim -> n_fft+2): log-magnitude and phase, then ISTFT."""
+    """``out`` Linear(dim -> n_fft+2): log-magnitude and phase, then ISTFT.
+
+    With ``config.mag_prior`` the log-magnitude is a correction added to the
+    log of the mel's pseudo-inverse magnitude (:mod:`engine.dsp.mel_prior`);
+    the matrix is derived from the config, not stored in weight files.
+    """
 
     def __init__(self, config: VocosConfig) -> None:
         super().__init__()
         self.n_bins = config.n_bins
         self.out = nn.Linear(config.dim, config.n_fft + 2)
         self.istft = StreamingISTFT(config.n_fft, config.hop)
+        self.use_prior = config.mag_prior
+        if self.use_prior:
+            matrix = prior_matrix(config.sample_rate, config.n_fft, config.hop, config.n_mels)
+            self.register_buffer("prior", matrix, persistent=False)
 
-    def forward(self, hidden: torch.Tensor, tail: torch.Tensor | None = None) -> torch.Tensor:
-        """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`)."""
+    def spectrum(
+        self, hidden: torch.Tensor, mel: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden ``(B, T, dim)`` (+ mel ``(B, n_mels, T)``) -> log-magnitude, phase."""
         x = self.out(hidden)
-        mag = torch.exp(x[..., : self.n_bins]).clamp(max=MAG_CLIP)
-        phase = x[..., self.n_bins :]
+        log_mag = x[..., : self.n_bins]
+        if self.use_prior:
+            if mel is None:
+                raise ValueError("a head with a magnitude prior needs the mel frames")
+            log_mag = log_mag + log_prior(mel.transpose(1, 2), self.prior)
+        return log_mag, x[..., self.n_bins :]
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        tail: torch.Tensor | None = None,
+        mel: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`)."""
+        return self.synthesize(*self.spectrum(hidden, mel), tail)
+
+    def synthesize(
+        self, log_mag: torch.Tensor, phase: torch.Tensor, tail: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Log-magnitude and phase ``(B, T, n_bins)`` -> audio ``(B, T*hop)``."""
+        mag = torch.exp(log_mag).clamp(max=MAG_CLIP)
         spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
         return self.istft(spec, tail)

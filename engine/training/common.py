@@ -238,11 +238,16 @@ class Trainer(ABC):
             self.save("best.pt")
         return metrics
 
-    def run(self, steps: int | None = None) -> None:
-        """Train until ``steps`` (default ``cfg['steps']``) total steps are done."""
+    def run(self, steps: int | None = None, minutes: float | None = None) -> None:
+        """Train until ``steps`` (default ``cfg['steps']``) total steps are done.
+
+        ``minutes`` stops earlier, after that much training time in this call
+        (equal-CPU-time experiments), with a validation and ``last.pt``.
+        """
         c = self.cfg
         target = c["steps"] if steps is None else steps
         last_ckpt = time.monotonic()
+        deadline = None if minutes is None else last_ckpt + 60.0 * minutes
         window: list[dict[str, float]] = []
         t0 = time.monotonic()
         self.model.train()
@@ -253,6 +258,8 @@ class Trainer(ABC):
             now = time.monotonic()
             self.wall_s += now - t0
             t0 = now
+            if deadline is not None and now > deadline:
+                target = self.step  # out of time: log, validate and save this step
             window.append(metrics)
             if self.step % c["log_every"] == 0 or self.step == target:
                 row = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
@@ -289,6 +296,9 @@ def add_common_args(parser: Any) -> None:
     )
     parser.add_argument("--steps", type=int, help="stop after this many total steps")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--minutes", type=float, help="stop after this much training time (then validate, save)"
+    )
     parser.add_argument(
         "--export",
         type=Path,
@@ -329,5 +339,5 @@ def run_cli(
         if args.reset_best:  # validation losses of another loss do not compare
             trainer.best_val = math.inf
     print_banner(kind, cfg, args.out)
-    trainer.run(args.steps)
+    trainer.run(args.steps, args.minutes)
     return 0

@@ -197,9 +197,16 @@ class AudioBank:
 
 
 def load_banks(cfg: dict[str, Any], out_dir: Path) -> tuple[AudioBank, AudioBank, AudioBank | None]:
-    """Split by speaker, write ``split.json``, load train/val/noise audio into memory."""
+    """Split by speaker, write ``split.json``, load train/val/noise audio into memory.
+
+    ``cfg["split_file"]`` (optional) fixes the split instead: a packed subset
+    of the data (the GPU script's) keeps the shipped split's held-out speakers.
+    """
     data_dir = Path(cfg["data_dir"])
-    split = speaker_split(list_utterances(data_dir), seed=cfg["seed"])
+    if cfg.get("split_file"):
+        split = read_split(cfg["split_file"])
+    else:
+        split = speaker_split(list_utterances(data_dir), seed=cfg["seed"])
     write_split(split, out_dir / "split.json")
     cfg["val_speakers"] = split["val_speakers"]
     noise_files = sorted(Path(cfg["noise_dir"]).glob("*.flac"))

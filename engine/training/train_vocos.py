@@ -55,6 +55,7 @@ from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
 from engine.training.discriminators import Discriminators, adversarial_losses
 from engine.training.losses import ReconstructionLoss
+from engine.training.phase_losses import frame_spectrum, phase_losses
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -87,6 +88,13 @@ DEFAULTS: dict[str, Any] = {
     "init_partial": False,  # keep only the init tensors whose shapes fit (a new n_fft: new head)
     "codec_input": {"weights": "", "fraction": 0.0},
     "export_half": False,
+    # anti-wrapping phase losses on the head's frames (engine.training.phase_losses)
+    "phase_weights": {"ip": 0.0, "gd": 0.0, "iaf": 0.0},
+    # start the head's log-magnitude at zero: with model.mag_prior, the prior alone
+    "reset_magnitude_head": False,
+    # "cpu", or "cuda" for a lent GPU (scripts/gpu_vocoder.sh); checkpoints stay device-free
+    "device": "cpu",
+    "split_file": "",  # a fixed split (read_split format) instead of the seeded one
 }
 
 
@@ -117,7 +125,16 @@ class VocosTrainer(Trainer):
         self.model = VocosGenerator(self.model_config)
         if cfg.get("init_weights"):
             init_from(self.model, cfg["init_weights"], partial=cfg["init_partial"])
+        if cfg["reset_magnitude_head"]:
+            with torch.no_grad():
+                self.model.head.out.weight[: self.model_config.n_bins].zero_()
+                self.model.head.out.bias[: self.model_config.n_bins].zero_()
+        self.phase_weights = {k: float(v) for k, v in cfg["phase_weights"].items() if v}
+        self.device = torch.device(cfg["device"])
+        self.model.to(self.device)
         self.codec, self.codec_rows = codec_input(cfg.get("codec_input") or {}, cfg["batch"])
+        if self.codec is not None:
+            self.codec.model.to(cfg["device"])
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=cfg["lr"],
@@ -129,7 +146,8 @@ class VocosTrainer(Trainer):
             fft_sizes=cfg["fft_sizes"],
             mel_scales=[tuple(s) for s in cfg["mel_scales"]],
         )
-        self.disc = Discriminators(**cfg["disc"])
+        self.loss.to(self.device)
+        self.disc = Discriminators(**cfg["disc"]).to(self.device)
         self.disc_optimizer = torch.optim.AdamW(
             self.disc.parameters(), lr=cfg["disc_lr"], betas=(0.8, 0.99)
         )
@@ -138,7 +156,7 @@ class VocosTrainer(Trainer):
         val_rng = np.random.default_rng(12345)
         self.val_batch = torch.from_numpy(
             val_bank.batch(val_rng, cfg["val_segments"], self.crop_length)
-        )
+        ).to(self.device)
         self.val_codec = self.codec(self.val_batch) if self.codec is not None else None
 
     @property
@@ -149,30 +167,54 @@ class VocosTrainer(Trainer):
 
     def generate(
         self, x: torch.Tensor, heard: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Crop ``(B, 704 + 320 N)`` -> (prediction, target), both ``(B, 320 (N - skip))``.
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Crop ``(B, 704 + 320 N)`` -> (prediction, target, phase losses).
 
-        ``heard`` (default ``x``) is what the vocoder's mel analyses, e.g.
-        the codec's decoding of ``x``. The target is the clean input delayed
-        by ``target_delay`` samples (taken from the crop's history part, so
-        it is real audio).
+        Prediction and target are ``(B, 320 (N - skip))``. ``heard`` (default
+        ``x``) is what the vocoder's mel analyses, e.g. the codec's decoding
+        of ``x``. The target is the clean input delayed by ``target_delay``
+        samples (taken from the crop's history part, so it is real audio).
+        The phase losses (only those with a weight) compare the head's phase
+        with the target's at the frames whose window lies inside the crop.
         """
         c = self.model_config
         heard = x if heard is None else heard
         history, audio = heard[:, : c.context].clone(), heard[:, c.context :]
         mel = self.model.mel.step(audio, history)
-        y = self.model(mel)
+        log_mag, phase = self.model.head.spectrum(self.model.backbone(mel), mel)
+        y = self.model.head.synthesize(log_mag, phase)
         start = c.context - self.cfg["target_delay"]
         target = x[:, start : start + audio.shape[-1]]
         skip = self.cfg["skip_frames"] * c.hop
-        return y[:, skip:], target[:, skip:]
+        phase_parts = self.phase_terms(x[:, start:], phase) if self.phase_weights else {}
+        return y[:, skip:], target[:, skip:], phase_parts
+
+    def phase_terms(self, target: torch.Tensor, phase: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted anti-wrapping losses of ``phase (B, T, F)`` against ``target``'s STFT."""
+        c = self.model_config
+        frames = min(phase.shape[1], (target.shape[-1] - c.n_fft) // c.hop + 1)
+        skip = self.cfg["skip_frames"]
+        spec = frame_spectrum(target, c.n_fft, c.hop, self.model.head.istft.window, frames)
+        spec = spec[:, skip:]
+        terms = phase_losses(phase[:, skip:frames], torch.angle(spec), spec.abs())
+        return {k: v for k, v in terms.items() if k in self.phase_weights}
+
+    def losses(
+        self, y: torch.Tensor, target: torch.Tensor, phase_parts: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reconstruction loss plus the weighted phase losses, and the logged parts."""
+        total, parts = self.loss(y, target)
+        for name, value in phase_parts.items():
+            total = total + self.phase_weights[name] * value
+            parts[name] = float(value.detach())
+        return total, parts
 
     def train_step(self) -> dict[str, float]:
         """Augmented batch -> (discriminator step) -> generator step."""
         c = self.cfg
-        x = torch.from_numpy(self.augmenter.batch(c["batch"], self.crop_length))
-        y, target = self.generate(x, self.codec_heard(x))
-        total, parts = self.loss(y, target)
+        x = torch.from_numpy(self.augmenter.batch(c["batch"], self.crop_length)).to(self.device)
+        y, target, phase_parts = self.generate(x, self.codec_heard(x))
+        total, parts = self.losses(y, target, phase_parts)
         if c["adv_weight"] > 0:
             d_loss = adversarial_losses(self.disc, y.detach(), target, discriminator=True)[0]
             self.disc_optimizer.zero_grad(set_to_none=True)
@@ -214,8 +256,7 @@ class VocosTrainer(Trainer):
     def _val_losses(self, clean: torch.Tensor, heard: torch.Tensor, prefix: str) -> dict:
         totals: dict[str, list[float]] = {}
         for x, h in zip(torch.split(clean, 16), torch.split(heard, 16), strict=True):
-            y, target = self.generate(x, h)
-            total, parts = self.loss(y, target)
+            total, parts = self.losses(*self.generate(x, h))
             parts["loss"] = float(total)
             for k, v in parts.items():
                 totals.setdefault(k, []).append(v)
@@ -251,7 +292,7 @@ class VocosTrainer(Trainer):
         )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.model.eval()
+        self.model.eval().to("cpu")
         dtype = torch.float16 if self.cfg.get("export_half") else torch.float32
         save_vocos(self.model, path, info, dtype=dtype)
         return path
