@@ -44,7 +44,8 @@ def _portable(snap: Snapshot) -> Snapshot:
 
 def _restored(snap: Snapshot) -> Snapshot:
     """Read-only again after the trip: arrays frozen, settings a mapping proxy."""
-    for a in (snap.wave_in, snap.wave_out):
+    books = snap.tokens.codebooks if snap.tokens is not None else ()
+    for a in (snap.wave_in, snap.wave_out, *(b.counts for b in books)):
         a.setflags(write=False)
     return dataclasses.replace(snap, settings=MappingProxyType(dict(snap.settings)))
 

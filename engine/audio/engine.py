@@ -44,6 +44,7 @@ from engine.audio.processor import MixSettings, Processor
 from engine.audio.report import latency_breakdown
 from engine.audio.stream import StreamInfo
 from engine.audio.taps import ModelStageFactory, StageFactory, StageSet, check_tap, needed_taps
+from engine.audio.token_meter import token_stats
 
 
 @dataclass(frozen=True)
@@ -628,6 +629,7 @@ class Engine:
             latency=latency_breakdown(self._info, self._host, proc, self._measured_ms),
             codec_bitrate_bps=stage_set.metric("bitrate_bps") if codec else None,
             codec_tokens_per_s=stage_set.metric("tokens_per_second") if codec else None,
+            tokens=token_stats(proc),
             limiter_reduction_db=proc.limiter.reduction_db if proc is not None else None,
             heard_tap=proc.heard_tap() if proc is not None else "dry",
             settings=MappingProxyType(self._settings_dict()),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.dsp.mix import gain_to_db
+from engine.token_stats import TokenStats
 
 SILENCE_DB = -120.0
 
@@ -81,6 +82,7 @@ class Snapshot:
     latency: Latency = field(default_factory=Latency)
     codec_bitrate_bps: float | None = None
     codec_tokens_per_s: float | None = None
+    tokens: TokenStats | None = None  # what the running codec sends (usage, entropy)
     limiter_reduction_db: float | None = None  # safety limiter's gain reduction now
     heard_tap: str = "dry"
     settings: dict[str, Any] = field(default_factory=dict)

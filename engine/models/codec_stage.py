@@ -40,6 +40,7 @@ from engine.dsp.start_gate import StartGate
 from engine.models.fast_codec import FastCodec
 from engine.models.tiny_codec import TinyTransformerCodec
 from engine.stage import HopStage
+from engine.token_stats import TokenCounter
 
 #: Windows per forward pass in :meth:`CodecStage.offline` (bounds memory).
 OFFLINE_BATCH = 256
@@ -75,6 +76,14 @@ class CodecStage(HopStage):
                 )
             self.fast = FastCodec.from_model(model)
             self.fast.warmup()
+        # what the decoder receives, counted for the GUI's token view (see step)
+        self.token_counter = TokenCounter(
+            cfg.n_codebooks,
+            cfg.codebook_size,
+            self.tokens_per_hop // cfg.n_codebooks,
+            self.hop / self.sample_rate,
+            cfg.bits_per_token,
+        )
 
     @property
     def tokens_per_hop(self) -> int:
@@ -101,8 +110,15 @@ class CodecStage(HopStage):
         return self.tokens_per_second * self.model.config.bits_per_token
 
     def step(self, hop_in: np.ndarray) -> np.ndarray:
-        """Shift ``hop`` new samples into the window; return its last ``hop`` decoded samples."""
-        return self.decode_hop(self.encode_hop(hop_in))
+        """Shift ``hop`` new samples into the window; return its last ``hop`` decoded samples.
+
+        The tokens passed from encoder to decoder are counted on the way
+        (:attr:`token_counter`): this runs on the engine thread, never in the
+        audio callback.
+        """
+        codes = self.encode_hop(hop_in)
+        self.token_counter.add(codes)
+        return self.decode_hop(codes)
 
     def encode_hop(self, hop_in: np.ndarray) -> np.ndarray:
         """Shift ``hop`` new samples into the window; its tokens ``(n_codebooks, frames)``.
@@ -131,6 +147,7 @@ class CodecStage(HopStage):
         """Forget the context (back to the zeros that precede a stream)."""
         self._buf.fill(0.0)
         self._gate.reset()
+        self.token_counter.reset()
 
     def offline(self, x: np.ndarray) -> np.ndarray:
         """Whole-signal overlap-save (see the module docstring).
