@@ -35,6 +35,12 @@ from typing import Any
 import torch
 
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
+from engine.models.file_limits import (
+    check_model_size,
+    check_zip_sizes,
+    declared_tensors,
+    meta_state,
+)
 from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
 
 KIND = "tiny_codec"
@@ -64,7 +70,14 @@ def load_codec(path: str | Path) -> TinyTransformerCodec:
 def model_from_state_dict(
     state: Mapping[str, Any], config: CodecConfig, path: str | Path | None = None
 ) -> TinyTransformerCodec:
-    """Build an eval-mode model from an exact state dict; ``path`` only names it in errors."""
+    """Build an eval-mode model from an exact state dict; ``path`` only names it in errors.
+
+    Keys and shapes are checked on the meta device first, so a state dict
+    that does not fit ``config`` never makes it allocate the model.
+    """
+    planned = meta_state(lambda: TinyTransformerCodec(config))
+    check_model_size(path, planned)
+    _check_state(path, state, planned, config)
     model = TinyTransformerCodec(config)
     expected = model.state_dict()
     _check_state(path, state, expected, config)
@@ -136,6 +149,7 @@ def _load_seed(path: Path) -> TinyTransformerCodec:
 
 def _torch_load(path: Path) -> Any:
     """``torch.load`` restricted to tensors and plain containers; errors name the problem."""
+    check_zip_sizes(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure on untrusted bytes means a bad file
@@ -199,14 +213,18 @@ def _pickle_globals(path: Path) -> list[str]:
 def _load_safetensors(path: Path) -> TinyTransformerCodec:
     from safetensors import safe_open
 
+    meta, declared = declared_tensors(path)
+    config = _config_from_metadata(path, meta)
+    planned = meta_state(lambda: TinyTransformerCodec(config))
+    check_model_size(path, planned)
+    _check_state(path, declared, planned, config)  # before reading or allocating
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # SafetensorError and I/O errors alike
         msg = f"truncated or corrupt safetensors file: {_first_line(exc)}"
         raise CheckpointError(path, msg) from None
-    model = model_from_state_dict(tensors, _config_from_metadata(path, meta), path)
+    model = model_from_state_dict(tensors, config, path)
     info = json.loads(meta[METADATA_KEY]).get("info")
     model.checkpoint_info = info if isinstance(info, dict) else {}
     return model
@@ -266,7 +284,7 @@ def _check_state(
             bad.append(f"{k} ({type(v).__name__ if not isinstance(v, torch.Tensor) else v.dtype})")
         elif v.shape != ref.shape:
             shapes.append(f"{k} expected {tuple(ref.shape)}, found {tuple(v.shape)}")
-        elif not torch.isfinite(v).all():
+        elif not v.is_meta and not torch.isfinite(v).all():
             bad.append(f"{k} (NaN/Inf values)")
     if shapes:
         problems.append(f"wrong shapes: {'; '.join(shapes)}")

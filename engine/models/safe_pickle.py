@@ -30,6 +30,7 @@ from typing import IO, Any
 import torch
 
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
+from engine.models.file_limits import check_zip_sizes
 
 __all__ = [
     "Placeholder",
@@ -182,6 +183,7 @@ def safe_torch_load(path: str | os.PathLike[str]) -> Any:
     import sys
 
     path = Path(path)
+    check_zip_sizes(path)
     try:
         with open(path, "rb") as f:  # a file object: torch must not route by file suffix
             return torch.load(

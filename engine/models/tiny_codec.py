@@ -31,6 +31,25 @@ from torch import nn
 DECODER_OUT_CHANNELS = 16
 #: Encoder channels saturate at this width (the seed's ``min(64, base * 2**i)``).
 ENCODER_MAX_CHANNELS = 64
+#: Largest value each size may take: far beyond any codec of this kind (the
+#: seed: d_model 128, 4 blocks, 2 x 128 codes, 480-sample windows), small
+#: enough that hostile metadata cannot ask for gigabytes field by field; the
+#: whole model is also capped (see :mod:`engine.models.file_limits`).
+MAX_SIZES = {
+    "enc_base": 1024,
+    "latent_dim": 2048,
+    "kernel": 63,
+    "n_codebooks": 64,
+    "codebook_size": 65536,
+    "d_model": 4096,
+    "n_heads": 64,
+    "n_transformer": 48,
+    "ffn_dim": 16384,
+    "window": 48000,
+    "hop": 48000,
+    "stride": 16,
+    "strides": 8,
+}
 
 
 @dataclass(frozen=True)
@@ -67,10 +86,12 @@ class CodecConfig:
             _check_positive_int(name, getattr(self, name))
         if not isinstance(self.n_transformer, int) or self.n_transformer < 0:
             raise ValueError(f"n_transformer must be an int >= 0, got {self.n_transformer!r}")
-        if len(self.strides) < 1:
-            raise ValueError("strides must hold at least one stride")
+        if not 1 <= len(self.strides) <= MAX_SIZES["strides"]:
+            raise ValueError(f"strides must hold 1 to {MAX_SIZES['strides']} strides")
         for s in self.strides:
-            _check_positive_int("strides[i]", s)
+            _check_positive_int("strides[i]", s, MAX_SIZES["stride"])
+        for name in sorted(MAX_SIZES.keys() - {"stride", "strides"}):
+            _check_at_most(name, getattr(self, name), MAX_SIZES[name])
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {self.kernel}")
         if self.d_model != self.latent_dim * self.n_codebooks:
@@ -141,9 +162,16 @@ class CodecConfig:
         return cls(**kw)
 
 
-def _check_positive_int(name: str, value: object) -> None:
+def _check_positive_int(name: str, value: object, most: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if most is not None:
+        _check_at_most(name, value, most)
+
+
+def _check_at_most(name: str, value: int, most: int) -> None:
+    if value > most:
+        raise ValueError(f"{name} must be <= {most}, got {value}")
 
 
 @dataclass

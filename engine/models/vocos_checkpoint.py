@@ -28,6 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from engine.models.errors import CheckpointError
+from engine.models.file_limits import check_model_size, declared_tensors, meta_state
 from engine.models.safe_pickle import safe_torch_load
 from engine.models.vocos import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
 from engine.models.vocos_conv import WeightNormConv1d
@@ -163,12 +164,7 @@ def _sniff(path: Path) -> str:
 
 
 def _load_ours(path: Path) -> VocosGenerator:
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        raise CheckpointError(path, f"not a readable .safetensors file ({exc})") from None
+    meta, declared = declared_tensors(path)
     if METADATA_KEY not in meta:
         raise CheckpointError(path, f"no '{METADATA_KEY}' metadata: not a streamvox model file")
     try:
@@ -183,10 +179,25 @@ def _load_ours(path: Path) -> VocosGenerator:
         config = VocosConfig.from_dict(info.get("config"))
     except (TypeError, ValueError) as exc:
         raise CheckpointError(path, f"bad config in metadata: {exc}") from None
+    expected = _expected_state(config, path)
+    declared.setdefault(OLA_KEY, expected[OLA_KEY])
+    _check_strict(expected, declared, path, str, config)  # before reading or allocating
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise CheckpointError(path, f"not a readable .safetensors file ({exc})") from None
     model = VocosGenerator(config)
     tensors.setdefault(OLA_KEY, model.state_dict()[OLA_KEY])
     _load_strict(model, tensors, path, display=str)
     return _ready(model, {"format": "streamvox", "notes": [], **info})
+
+
+def _expected_state(config: VocosConfig, path: Path) -> dict[str, torch.Tensor]:
+    """The generator's state for ``config`` on the meta device; refused if too large."""
+    expected = meta_state(lambda: VocosGenerator(config))
+    check_model_size(path, expected)
+    return expected
 
 
 def _load_lightning(path: Path) -> VocosGenerator:
@@ -204,6 +215,7 @@ def _load_lightning(path: Path) -> VocosGenerator:
     config, notes = config_from_hparams(ckpt.get("hyper_parameters"), ours, path)
     for note in notes:
         log.warning("%s: %s", path, note)
+    _check_strict(_expected_state(config, path), ours, path, _seed_name, config)
     model = VocosGenerator(config)
     _load_strict(model, ours, path, display=_seed_name)
     info = {"format": "lightning", "notes": notes, "epoch": ckpt.get("epoch")}
@@ -225,6 +237,20 @@ def _load_strict(
 ) -> None:
     """Exactly the model's keys, shapes and finite float values, or a CheckpointError."""
     expected = model.state_dict()
+    _check_strict(expected, state, path, display, model.config)
+    if not torch.equal(state[OLA_KEY].float(), expected[OLA_KEY]):
+        raise CheckpointError(path, "the overlap-add kernel is not the identity")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+
+
+def _check_strict(
+    expected: Mapping[str, torch.Tensor],
+    state: Mapping[str, Any],
+    path: Path,
+    display: Callable[[str], str],
+    config: VocosConfig,
+) -> None:
+    """Keys, shapes and float dtypes; values too unless ``state`` holds meta tensors."""
     missing = [display(k) for k in expected if k not in state]
     unexpected = [display(k) for k in state if k not in expected]
     if missing or unexpected:
@@ -239,13 +265,10 @@ def _load_strict(
             raise CheckpointError(
                 path,
                 f"{display(key)} has shape {tuple(got.shape)}, expected {tuple(want.shape)} "
-                f"for {model.config}",
+                f"for {config}",
             )
-        if not torch.isfinite(got).all():
+        if not got.is_meta and not torch.isfinite(got).all():
             raise CheckpointError(path, f"{display(key)} contains NaN or Inf")
-    if not torch.equal(state[OLA_KEY].float(), expected[OLA_KEY]):
-        raise CheckpointError(path, "the overlap-add kernel is not the identity")
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
 
 
 def _key_report(missing: list[str], unexpected: list[str], show: int = 4) -> str:

@@ -7,6 +7,20 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 _INT_FIELDS = ("n_mels", "dim", "intermediate_dim", "n_layers", "kernel", "n_fft", "hop")
+#: Largest value each size may take. Far beyond any vocoder of this kind (the
+#: seed is dim 512 x 8 layers, n_fft 1024), yet small enough that a few bytes of
+#: hostile metadata cannot ask for gigabytes field by field; the whole model is
+#: also capped (see :mod:`engine.models.file_limits`).
+MAX_SIZES = {
+    "n_mels": 512,
+    "dim": 4096,
+    "intermediate_dim": 16384,
+    "n_layers": 48,
+    "kernel": 63,
+    "n_fft": 8192,
+    "hop": 8192,
+    "sample_rate": 192000,
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,8 @@ class VocosConfig:
             value = getattr(self, name)
             if type(value) is not int or value <= 0:
                 raise ValueError(f"VocosConfig.{name} must be a positive int, got {value!r}")
+            if value > MAX_SIZES[name]:
+                raise ValueError(f"VocosConfig.{name} must be <= {MAX_SIZES[name]}, got {value}")
         if self.n_fft % 2:
             raise ValueError(f"VocosConfig.n_fft must be even, got {self.n_fft}")
         if self.hop > self.n_fft:
