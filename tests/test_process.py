@@ -170,3 +170,29 @@ def test_fast_default_path_stays_close_to_the_reference_models(tmp_path):
     ref, fast = outs["reference"], outs["int8"]
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((ref - fast) ** 2))
     assert 25 < snr < 200  # close (int8 Vocos), yet really a different inference path
+
+
+def test_output_equal_to_input_is_refused_and_the_input_kept(tmp_path, capsys):
+    """Issue 15, item 2: the same file however spelled (path, ./path, symlink)."""
+    src = tmp_path / "a.wav"
+    make_input(src, seconds=0.2)
+    before = src.read_bytes()
+    link = tmp_path / "link.wav"
+    link.symlink_to(src)
+    for out in (src, tmp_path / "." / "a.wav", link):
+        assert main(["process", str(src), str(out), "--chain", "dry"]) == 2
+        err = capsys.readouterr().err
+        assert "OUT is the same file as IN" in err and len(err.strip().splitlines()) == 1
+    assert src.read_bytes() == before
+
+
+def test_write_original_equal_to_out_or_in_is_refused(tmp_path, capsys):
+    src = tmp_path / "a.wav"
+    make_input(src, seconds=0.2)
+    out = tmp_path / "o.wav"
+    args = ["process", str(src), str(out), "--chain", "dry", "--write-original"]
+    assert main([*args, str(out)]) == 2
+    assert "--write-original and OUT name the same file" in capsys.readouterr().err
+    assert main([*args, str(src)]) == 2
+    assert "--write-original is the same file as IN" in capsys.readouterr().err
+    assert not out.exists()

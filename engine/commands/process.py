@@ -13,6 +13,7 @@ import torch
 from engine.audiofile import check_writable, read_mono_16k, write_audio
 from engine.chain import CHAINS, DEFAULT_PRECISION, PRECISIONS, Chain, build_stages
 from engine.commands.errors import USER_ERRORS
+from engine.output_paths import check_distinct
 from engine.stage import SAMPLE_RATE
 
 PROGRESS_MIN_SECONDS = 20.0  # show a progress bar for inputs longer than this
@@ -78,6 +79,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--block must be positive, got {args.block}")
     if not 1 <= args.chunk <= 10:
         raise ValueError(f"--chunk must be in 1..10, got {args.chunk}")
+    check_distinct(
+        {"IN": args.input}, {"OUT": args.output, "--write-original": args.write_original}
+    )
     check_writable(args.output)
     if args.write_original is not None:
         check_writable(args.write_original)
