@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.audiofile import read_mono_16k
+from engine.audiofile import AudioFileError, read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
 from engine.dsp import metrics
 from engine.dsp.reference_stages import expand_groups
@@ -28,6 +28,10 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_l1")
 METRIC_DIGITS = {"pesq_wb": 2, "stoi": 3, "si_sdr": 1, "mel_l1": 3}  # decimals shown in reports
 LAG_SEARCH = 4000  # samples beyond the declared latency searched by cross-correlation
+#: Shortest file scored: PESQ needs a quarter of a second.
+MIN_SECONDS = 0.25
+#: File names of the reports in the ``--out`` folder.
+REPORT_NAMES = {"csv": "utterances.csv", "md": "summary.md", "png": "summary.png"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,34 @@ class EvaluationCancelled(Exception):
 
 #: Receives each utterance's aligned 16 kHz output ``(L,)`` as it is scored.
 OutputSink = Callable[[UtteranceResult, np.ndarray], None]
+#: Receives each file that is not scored and why.
+SkipSink = Callable[[Path, str], None]
+
+
+def usable_files(files: Sequence[Path], on_skip: SkipSink | None = None) -> list[Path]:
+    """The files that can be scored; the others go to ``on_skip(path, reason)``.
+
+    Checked before any chain runs, so one bad or too-short file is reported
+    and left out instead of ending the run after the others were processed.
+    """
+    usable = []
+    for path in files:
+        reason = _unusable(path)
+        if reason is None:
+            usable.append(path)
+        elif on_skip is not None:
+            on_skip(path, reason)
+    return usable
+
+
+def _unusable(path: Path) -> str | None:
+    try:
+        seconds = len(read_mono_16k(path).samples) / SAMPLE_RATE
+    except AudioFileError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    if seconds < MIN_SECONDS:
+        return f"too short ({seconds:.3f} s; PESQ needs at least {MIN_SECONDS} s)"
+    return None
 
 
 def score_utterance(chain_name: str, chain: Chain, path: Path, block: int) -> UtteranceResult:
@@ -155,6 +187,7 @@ def evaluate(
     progress: Callable[[], None] | None = None,
     cancel: threading.Event | None = None,
     on_output: OutputSink | None = None,
+    on_skip: SkipSink | None = None,
 ) -> tuple[list[UtteranceResult], list[ChainSummary]]:
     """Score every file through every chain; return per-file rows and summaries.
 
@@ -162,11 +195,18 @@ def evaluate(
     before each chain and each utterance; once set, :class:`EvaluationCancelled`
     is raised and nothing is returned, so no partial report can be written.
     ``on_output(row, y)`` receives each aligned output (for listening to it).
+    Files that cannot be scored are left out and given to ``on_skip(path,
+    reason)``; if none is left, ``ValueError``.
     """
     rows: list[UtteranceResult] = []
     summaries: list[ChainSummary] = []
+    if block <= 0:
+        raise ValueError(f"block must be a positive number of samples, got {block}")
     for name in chains:
         parse_chain(name)  # validate early, before loading anything
+    files = usable_files(files, on_skip)
+    if not files:
+        raise ValueError("none of the files can be scored (see the skipped files above)")
     for name in chains:
         _check(cancel)
         chain = Chain(build_stages(name, chunk, codec_weights, vocoder_weights))
@@ -251,21 +291,27 @@ def markdown_table(summaries: Sequence[ChainSummary]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def skipped_list(skipped: Sequence[tuple[Path, str]]) -> str:
+    """Markdown list of the files left out and why (empty when none)."""
+    if not skipped:
+        return ""
+    return "\nSkipped:\n\n" + "".join(f"- {path}: {why}\n" for path, why in skipped)
+
+
 def write_reports(
-    rows: Sequence[UtteranceResult], summaries: Sequence[ChainSummary], out_dir: Path
+    rows: Sequence[UtteranceResult],
+    summaries: Sequence[ChainSummary],
+    out_dir: Path,
+    skipped: Sequence[tuple[Path, str]] = (),
 ) -> dict[str, Path]:
-    """Write per-utterance CSV, summary Markdown and a PNG plot into ``out_dir``."""
+    """Write per-utterance CSV, summary Markdown (with any skipped files) and a PNG plot."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "csv": out_dir / "utterances.csv",
-        "md": out_dir / "summary.md",
-        "png": out_dir / "summary.png",
-    }
+    paths = {kind: out_dir / name for kind, name in REPORT_NAMES.items()}
     with paths["csv"].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(UtteranceResult)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    paths["md"].write_text(markdown_table(summaries))
+    paths["md"].write_text(markdown_table(summaries) + skipped_list(skipped))
     _plot(rows, summaries, paths["png"])
     return paths
 

@@ -1,7 +1,10 @@
 import csv
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from engine.chain import Chain, build_stages
 from engine.cli import main
@@ -123,3 +126,70 @@ def test_bitrate_column_is_what_each_decoder_receives():
     assert chain_bitrate_kbps(codec) == pytest.approx(40 * 7 / 15)  # 40 tokens of 7 bits per 15 ms
     assert chain_bitrate_kbps(Chain(build_stages("opus@18.7"))) == pytest.approx(18.7)
     assert chain_bitrate_kbps(Chain([DryStage()])) == 256.0
+
+
+def _no_processing(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("processing started before the options were checked")
+
+    monkeypatch.setattr("engine.evaluate.run_utterance", refuse)
+
+
+def test_too_short_file_is_skipped_with_the_reason_and_the_rest_reported(
+    speech_dir, tmp_path, capsys
+):
+    """Issue 15, item 5: PESQ's BufferTooShortError no longer ends the run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "long.wav").write_bytes((speech_dir / "utt0.wav").read_bytes())
+    sf.write(folder / "short.wav", np.full(1600, 0.1, np.float32), 16_000)
+    out = tmp_path / "report"
+    rc = main(["evaluate", str(folder), "--chains", "dry", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    assert "skipped" in capsys.readouterr().err
+    with (out / "utterances.csv").open() as f:
+        assert [Path(r["file"]).name for r in csv.DictReader(f)] == ["long.wav"]
+    summary = (out / "summary.md").read_text()
+    assert "short.wav: too short (0.100 s; PESQ needs at least 0.25 s)" in summary
+
+
+def test_out_that_cannot_take_the_reports_fails_before_processing(tmp_path, capsys, monkeypatch):
+    _no_processing(monkeypatch)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 16_000)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for out, words in ((a_file, "is a file, not a folder"), (a_file / "sub", "cannot write")):
+        args = ["evaluate", str(wav), "--chains", "dry", "--out", str(out), "--no-progress"]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_folder_fails_before_processing(tmp_path, capsys, monkeypatch):
+    _no_processing(monkeypatch)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 16_000)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    args = ["evaluate", str(wav), "--chains", "dry", "--out", str(locked), "--no-progress"]
+    assert main(args) == 2
+    assert "cannot write reports" in capsys.readouterr().err
+
+
+def test_block_zero_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    _no_processing(monkeypatch)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 16_000)
+    args = ["evaluate", str(wav), "--chains", "dry", "--out", str(tmp_path / "r"), "--block", "0"]
+    assert main([*args, "--no-progress"]) == 2
+    assert "--block must be a positive number of samples, got 0" in capsys.readouterr().err
+
+
+def test_help_shows_percent_signs_once(capsys):
+    """Issue 15, item 8: the description is not %-formatted, so "95%%" showed doubled."""
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = capsys.readouterr().out
+    assert "95% confidence" in " ".join(text.split()) and "%%" not in text

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Run each chain over the files through the live streaming path, align the output "
             "by the declared latency (checked by cross-correlation) and report per-utterance "
-            "scores and means with 95%% confidence intervals. Arguments starting with @ are "
+            "scores and means with 95% confidence intervals. Arguments starting with @ are "
             "read as lists of paths, one per line."
         ),
         fromfile_prefix_chars="@",
@@ -51,16 +51,21 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine.evaluate import (
+        REPORT_NAMES,
         collect_files,
         evaluate,
         markdown_table,
         split_chain_list,
         write_reports,
     )
+    from engine.report_folder import prepare_report_folder
 
+    skipped: list[tuple[Path, str]] = []
     try:
+        _check_numbers(args)
         files = collect_files(args.inputs)
         chains = split_chain_list(args.chains)
+        prepare_report_folder(args.out, REPORT_NAMES.values())
         torch.set_num_threads(max(1, args.threads))
         with tqdm(
             total=len(files) * len(chains),
@@ -77,11 +82,25 @@ def run(args: argparse.Namespace) -> int:
                 codec_weights=args.codec_weights,
                 vocoder_weights=args.vocoder_weights,
                 progress=bar.update,
+                on_skip=lambda path, why: _skip(skipped, path, why),
             )
-        paths = write_reports(rows, summaries, args.out)
+        paths = write_reports(rows, summaries, args.out, skipped)
     except USER_ERRORS as exc:
         print(f"streamvox evaluate: error: {exc}", file=sys.stderr)
         return 2
     print(markdown_table(summaries))
     print("reports: " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if args.block <= 0:
+        raise ValueError(f"--block must be a positive number of samples, got {args.block}")
+    if not 1 <= args.chunk <= 10:
+        raise ValueError(f"--chunk must be in 1..10, got {args.chunk}")
+
+
+def _skip(skipped: list[tuple[Path, str]], path: Path, why: str) -> None:
+    """Say at once that a file is left out (and keep it for the report)."""
+    skipped.append((path, why))
+    print(f"streamvox evaluate: skipped {path}: {why}", file=sys.stderr)
