@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 import sys
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 from app import theme
 from app.crash import ExceptionHook, add_file_logging
@@ -35,6 +35,19 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
+def show_notice(window: QMainWindow, notice: str | None) -> QMessageBox | None:
+    """Show a start-up notice (e.g. settings set aside) in a box that does not block.
+
+    A status-bar message would be replaced by the engine's first status.
+    """
+    if not notice:
+        return None
+    box = QMessageBox(QMessageBox.Icon.Warning, "streamvox", notice, parent=window)
+    box.setModal(False)
+    box.show()
+    return box
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app until its window closes; return the exit code."""
     multiprocessing.freeze_support()  # the engine runs in a child process (frozen builds)
@@ -48,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(client, settings)
     hook.parent_widget = window
     window.show()
+    show_notice(window, settings.notice)
     window.begin()
     try:
         return int(app.exec())

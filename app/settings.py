@@ -3,8 +3,10 @@
 Everything the window remembers lives in :class:`Settings`. Files carry a
 ``version``; older versions are migrated step by step, unknown keys are
 dropped and out-of-range values fall back to their defaults, each with a
-warning. A file that cannot be read at all yields the defaults with a
-warning: a corrupt settings file must never stop the app from starting.
+warning. A file that cannot be read at all (bad JSON, a version of 1e400,
+arrays nested past the recursion limit, ...) yields the defaults: it is kept
+aside as ``settings.json.bad`` and :func:`load_checked` says so, for the
+window to show. A settings file must never stop the app from starting.
 
 Tests point the location elsewhere with ``STREAMVOX_CONFIG_DIR``.
 """
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 SETTINGS_VERSION = 2
 CONFIG_DIR_ENV = "STREAMVOX_CONFIG_DIR"
 FILE_NAME = "settings.json"
+#: Suffix of an unreadable settings file kept aside for the user to look at.
+BAD_SUFFIX = ".bad"
 
 #: Our own taps, in order: keys 1-4 select them.
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
@@ -264,19 +268,44 @@ def _coerce(raw: Any, default: Any) -> Any:
 # -- persistence ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """Settings as loaded, and what the user should be told (None: nothing)."""
+
+    settings: Settings
+    notice: str | None = None
+
+
 def load(path: Path | None = None) -> Settings:
     """Read the settings file; defaults when it is absent, unreadable or corrupt."""
+    return load_checked(path).settings
+
+
+def load_checked(path: Path | None = None) -> Loaded:
+    """Like :func:`load`; an unreadable file is moved to ``<name>.bad`` and noticed."""
     path = settings_path() if path is None else path
     if not path.exists():
-        return Settings()
+        return Loaded(Settings())
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError("the top level is not a JSON object")
-        return from_dict(migrate(data))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("settings file %s is unreadable (%s); using the defaults", path, exc)
-        return Settings()
+        return Loaded(from_dict(migrate(data)))
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, the app starts
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("settings file %s is unreadable (%s); using the defaults", path, reason)
+        return Loaded(Settings(), _set_aside(path))
+
+
+def _set_aside(path: Path) -> str:
+    """Move an unreadable settings file out of the way; the line to show the user."""
+    bad = path.with_name(path.name + BAD_SUFFIX)
+    try:
+        os.replace(path, bad)
+    except OSError as exc:
+        log.warning("could not move %s aside: %s", path, exc)
+        return f"Settings file {path} could not be read; using the default settings."
+    return f"Settings file could not be read; using the default settings (kept as {bad})."
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:

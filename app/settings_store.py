@@ -28,7 +28,10 @@ class SettingsStore(QObject):
     ) -> None:
         super().__init__(parent)
         self.path = st.settings_path() if path is None else path
-        self.value = st.load(self.path)
+        loaded = st.load_checked(self.path)
+        self.value = loaded.settings
+        #: What to tell the user about the settings file (None: nothing).
+        self.notice = loaded.notice
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(delay_ms)

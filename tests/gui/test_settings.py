@@ -115,3 +115,38 @@ def test_newer_version_keeps_known_fields(tmp_path, caplog):
 def test_save_is_atomic_and_leaves_no_temporaries(tmp_path):
     path = st.save(st.Settings(), tmp_path / "a" / "settings.json")
     assert [p.name for p in path.parent.iterdir()] == ["settings.json"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"version": 1e400}', "[" * 100_000 + "]" * 100_000, '{"version": -3}', '{"version": "x"}'],
+    ids=["version-1e400", "nested-arrays", "version-negative", "version-text"],
+)
+def test_hostile_file_never_stops_the_app_and_is_kept_aside(tmp_path, text):
+    """Issue 15, item 3: defaults, the file moved to settings.json.bad, a notice to show."""
+    path = tmp_path / "settings.json"
+    path.write_text(text)
+    loaded = st.load_checked(path)
+    assert loaded.settings == st.Settings()
+    bad = tmp_path / "settings.json.bad"
+    assert not path.exists() and bad.read_text() == text
+    assert str(bad) in loaded.notice
+    assert st.load_checked(path).notice is None  # the next start is quiet
+
+
+def test_store_carries_the_notice_and_the_window_shows_it(tmp_path, qtbot):
+    from PySide6.QtWidgets import QMainWindow
+
+    from app.main import show_notice
+    from app.settings_store import SettingsStore
+
+    path = tmp_path / "settings.json"
+    path.write_text('{"version": 1e400}')
+    store = SettingsStore(path)
+    assert store.value == st.Settings() and "settings.json.bad" in store.notice
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    box = show_notice(window, store.notice)
+    assert box is not None and box.isVisible() and not box.isModal()
+    assert box.text() == store.notice
+    assert show_notice(window, None) is None
