@@ -24,6 +24,7 @@ from app.engine_client import STAGES, EngineClient
 from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
 from app.views.main_view import MainView
+from app.views.token_view import TokenView
 from engine.audio.metrics import Snapshot
 from engine.models.errors import CheckpointError
 from engine.store.errors import StoreError
@@ -44,8 +45,10 @@ class MainWindow(QMainWindow):
         self.client, self.settings = client, settings
         self.view = MainView()
         self.lab_view = LabView()
+        self.token_view = TokenView()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.view, "&Live")
+        self.tabs.addTab(self.token_view, "&Tokens")
         self.tabs.addTab(self.lab_view, "La&b")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
@@ -55,7 +58,9 @@ class MainWindow(QMainWindow):
             self.view, client, settings, self.open_models, self.use_bundled_weights, self
         )
         self.live = LiveControlsController(self.view, client, settings, self)
-        self.meters = MetersController(self.view, client.snapshot, parent=self)
+        self.meters = MetersController(
+            self.view, client.snapshot, parent=self, tokens=self.token_view
+        )
         self.lab = LabController(self.lab_view, settings, self._live_running, parent=self)
         self.meters.snapshot_seen.connect(self._on_snapshot)
         self.view.chain.models_requested.connect(self.open_models)
@@ -103,8 +108,8 @@ class MainWindow(QMainWindow):
         return self.session.state in ("running", "starting")
 
     def _tab_changed(self, index: int) -> None:
-        """The live A/B keys (1-4, Space) only act while the live view is shown."""
-        live = self.tabs.widget(index) is self.view
+        """The live A/B keys (1-4, Space) act while the live or token view is shown."""
+        live = self.tabs.widget(index) in (self.view, self.token_view)
         for shortcut in self.view.ab.shortcuts:
             shortcut.setEnabled(live)
 

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.views.main_view import MainView
 from app.views.timing_view import StageTiming
+from app.views.token_view import TokenView
 from engine.audio.metrics import Snapshot
 
 CLIP_DB = -0.1  # a peak this close to full scale counts as a clip
@@ -20,7 +21,7 @@ FRAME_MS = 33
 
 
 class MetersController(QObject):
-    """Polls ``snapshot()`` and draws waveforms, levels, latency, timings and stats."""
+    """Polls ``snapshot()`` and draws waveforms, levels, latency, timings, stats and tokens."""
 
     snapshot_seen = Signal(object)  # every new Snapshot, for the session controller
 
@@ -30,9 +31,11 @@ class MetersController(QObject):
         snapshot: Callable[[], Snapshot | None],
         interval_ms: int = FRAME_MS,
         parent: QObject | None = None,
+        tokens: TokenView | None = None,
     ) -> None:
         super().__init__(parent)
         self.view = view
+        self.tokens = tokens
         self._snapshot = snapshot
         self.last: Snapshot | None = None
         self.frames_drawn = 0
@@ -88,6 +91,8 @@ class MetersController(QObject):
                 }
             )
             v.stats.set_bitrate(s.codec_bitrate_bps, s.codec_tokens_per_s)
+        if self.tokens is not None and self.tokens.isVisible():
+            self.tokens.set_stats(s.tokens)
 
 
 def latency_rows(s: Snapshot) -> dict[str, float | None]:
