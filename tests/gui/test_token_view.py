@@ -1,11 +1,13 @@
 """The Tokens tab shows the engine's token statistics as the snapshot carries them."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
 from app.controllers.meters import MetersController
+from app.engine_process import _portable, _restored
 from app.views.main_view import MainView
 from app.views.token_view import EMPTY, TokenView
 from engine.token_stats import TokenCounter
@@ -82,3 +84,11 @@ def test_a_uniform_stream_shows_no_saving(qtbot):
     assert c.summary().codebooks[0].entropy_bits == pytest.approx(math.log2(128))
     assert "128 of 128 entries used" in view.books[0].label.text()
     assert "save 0 %" in view.entropy.text()
+
+
+def test_token_statistics_survive_the_trip_from_the_engine_process():
+    snap = _restored(pickle.loads(pickle.dumps(_portable(running_snapshot(tokens=token_stats())))))
+    assert snap.tokens.window_hops == 64 and snap.tokens.tokens_total == 64 * 40
+    for book, sent in zip(snap.tokens.codebooks, token_stats().codebooks, strict=True):
+        np.testing.assert_array_equal(book.counts, sent.counts)
+        assert not book.counts.flags.writeable  # read-only, as in the engine's snapshot
