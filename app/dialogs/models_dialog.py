@@ -138,7 +138,7 @@ class ModelsDialog(QDialog):
         self.use_button.setEnabled(bool(m and m.available) and not busy)
         self.use_button.setText(f"&Use for the {m.kind}" if m else "&Use for its stage")
         can_fetch = bool(m and m.downloadable and not m.available)
-        can_remove = bool(m and m.status != "bundled" and m.available)
+        can_remove = bool(m and m.status != "bundled" and (m.available or m.status == "broken"))
         self.download_button.setEnabled(can_fetch and not busy)
         self.remove_button.setEnabled(can_remove and not busy)
 

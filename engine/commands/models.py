@@ -10,6 +10,7 @@ from typing import Any
 from engine.models.errors import CheckpointError
 from engine.store import (
     ENV_VAR,
+    STATUS_BROKEN,
     STATUS_NOT_DOWNLOADED,
     Cancelled,
     ModelInfo,
@@ -101,6 +102,8 @@ def _row(m: ModelInfo) -> tuple[str, str, str, str, str, str]:
     if m.status == STATUS_NOT_DOWNLOADED and m.partial_bytes:
         status += f" ({_size(m.partial_bytes)} partial)"
     source = m.source if m.available else (m.url or m.source)
+    if m.status == STATUS_BROKEN:
+        source = m.description  # what is wrong and how to remove it
     return (m.name, m.kind, status, _size(m.size), m.format, source)
 
 

@@ -23,6 +23,7 @@ from engine.store.errors import (
 )
 from engine.store.registry import DEFAULT_REGISTRY, ModelEntry, Registry
 from engine.store.store import (
+    STATUS_BROKEN,
     STATUS_BUNDLED,
     STATUS_CACHED,
     STATUS_MISSING,
@@ -35,6 +36,7 @@ from engine.store.store import (
 __all__ = [
     "DEFAULT_REGISTRY",
     "ENV_VAR",
+    "STATUS_BROKEN",
     "STATUS_BUNDLED",
     "STATUS_CACHED",
     "STATUS_MISSING",

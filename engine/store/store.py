@@ -39,6 +39,7 @@ from engine.store.errors import (
     Cancelled,
     DownloadError,
     IntegrityError,
+    LockTimeoutError,
     ModelNotAvailableError,
     StoreError,
     UnknownModelError,
@@ -63,6 +64,10 @@ STATUS_UNVERIFIED = "unverified"
 STATUS_NOT_DOWNLOADED = "not downloaded"
 #: A bundled file that is absent from this installation.
 STATUS_MISSING = "missing"
+#: A cache folder that holds no usable model (empty, several files, bad manifest).
+STATUS_BROKEN = "broken"
+#: Temporary copy of an import in progress (``.import-<hex>.tmp``).
+IMPORT_TMP_GLOB = ".import-*.tmp"
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,42 @@ class ModelStore:
 
     # -- reading ---------------------------------------------------------------
     def list(self) -> list[ModelInfo]:
-        """Every registry entry, then every other model found in the cache."""
+        """Every registry entry, then every other model found in the cache.
+
+        One bad cache folder never fails the listing: it is listed as
+        :data:`STATUS_BROKEN` with the way to remove it. Copies left by
+        imports that were killed are deleted first.
+        """
+        self.clean_dead_imports()
         names = list(self.registry)
         names += [n for n in self.layout.cached_names() if n not in self.registry]
-        return [self.info(n) for n in names]
+        return [self._info_or_broken(n) for n in names]
+
+    def clean_dead_imports(self) -> list[Path]:
+        """Delete the temporary copies of imports whose process is gone; return them.
+
+        An import holds the model's lock while it copies, so a copy whose
+        lock is free belongs to a process that died.
+        """
+        removed: list[Path] = []
+        for name in self.layout.cached_names():
+            folder = self.layout.model_folder(name)
+            temps = list(folder.glob(IMPORT_TMP_GLOB))
+            if not temps:
+                continue
+            lock = ModelLock(self.layout.lock_path(name), timeout=0)
+            try:
+                lock.acquire()
+            except LockTimeoutError:
+                continue  # an import is running right now
+            try:
+                for tmp in temps:
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+                _remove_if_empty(folder)
+            finally:
+                lock.release()
+        return removed
 
     def info(self, name: str) -> ModelInfo:
         """Status of one model, without hashing or loading anything (cheap)."""
@@ -310,6 +347,21 @@ class ModelStore:
         return True
 
     # -- internals ---------------------------------------------------------------
+    def _info_or_broken(self, name: str) -> ModelInfo:
+        try:
+            return self.info(name)
+        except (StoreError, ValueError, OSError) as exc:
+            folder = self.layout.model_folder(name)
+            return ModelInfo(
+                name=name,
+                kind="unknown",
+                format="unknown",
+                status=STATUS_BROKEN,
+                path=folder,
+                description=f"{_broken_reason(folder, exc)}; remove it with "
+                f"`streamvox models remove {name}`",
+            )
+
     def _entry(self, name: str) -> ModelEntry:
         entry = self.registry.get(check_name(name))
         if entry is None:
@@ -520,6 +572,19 @@ def _copy_hashing(src: Path, dst: Path) -> str:
         fout.flush()
         os.fsync(fout.fileno())
     return hasher.hexdigest()
+
+
+def _broken_reason(folder: Path, exc: Exception) -> str:
+    """Why a cache folder cannot be listed as a model, in a few words."""
+    try:
+        files = [p for p in folder.iterdir() if p.is_file() and _is_model_name(p)]
+    except OSError as err:
+        return f"unreadable folder {folder} ({err.strerror or err})"
+    if not files:
+        return f"no model file in {folder}"
+    if len(files) > 1:
+        return f"{len(files)} model files and no manifest in {folder}"
+    return f"unusable cache entry in {folder} ({exc})"
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -66,3 +66,13 @@ def test_the_low_delay_vocoder_is_offered_ready_to_use(qtbot):
     with qtbot.waitSignal(dialog.use_requested) as used:
         dialog.use_button.click()
     assert used.args == ["vocoder", "lowdelay-vocoder"]
+
+
+def test_broken_cache_folder_is_shown_as_broken_and_can_be_removed(qtbot):
+    """Issue 15, item 4: an empty folder in the cache used to make the dialog raise."""
+    broken = ModelStore().root / "half-imported"
+    broken.mkdir(parents=True)
+    dialog = make_dialog(qtbot)
+    dialog.select_name("half-imported")
+    assert dialog.selected().status == "broken"
+    assert dialog.remove_button.isEnabled()

@@ -16,6 +16,7 @@ from engine import resources
 from engine.models.errors import CheckpointError
 from engine.store import (
     DEFAULT_REGISTRY,
+    STATUS_BROKEN,
     STATUS_BUNDLED,
     STATUS_CACHED,
     STATUS_MISSING,
@@ -36,6 +37,7 @@ from engine.store import (
     VerificationError,
     resolve_root,
 )
+from engine.store.lock import ModelLock
 from engine.store.registry import (
     FORMAT_LIGHTNING_VOCOS,
     FORMAT_SEED_CODEC,
@@ -507,3 +509,51 @@ def test_unknown_and_bundled_names_cannot_be_downloaded(store: ModelStore) -> No
         store.download("nope")
     with pytest.raises(StoreError, match="nothing to download"):
         store.download("bundled-codec")
+
+
+def test_bad_cache_folders_are_listed_as_broken_not_fatal(
+    store: ModelStore, seed_codec_file: Path
+) -> None:
+    """Issue 15, item 4: an empty folder, a killed import, a bad manifest, two files."""
+    store.import_file(seed_codec_file, name="my-codec")
+    (store.root / "empty").mkdir()
+    killed = store.root / "killed"
+    killed.mkdir()
+    (killed / ".import-0123abcd.tmp").write_bytes(b"half a copy")
+    bad = store.root / "bad-manifest"
+    bad.mkdir()
+    (bad / "manifest.json").write_text(json.dumps({"name": "bad-manifest", "filename": "../x"}))
+    two = store.root / "two-files"
+    two.mkdir()
+    for f in ("a.pt", "b.pt"):
+        (two / f).write_bytes(b"x")
+
+    models = {m.name: m for m in store.list()}
+
+    assert models["my-codec"].status == STATUS_CACHED
+    assert not killed.exists()  # the dead import's copy is gone, and its empty folder
+    for name in ("empty", "bad-manifest", "two-files"):
+        assert models[name].status == STATUS_BROKEN
+        assert f"streamvox models remove {name}" in models[name].description
+        assert store.remove(name) and not (store.root / name).exists()
+
+
+def test_a_running_import_keeps_its_copy(store: ModelStore, seed_codec_file: Path) -> None:
+    store.import_file(seed_codec_file, name="busy")
+    tmp = store.root / "busy" / ".import-feedbeef.tmp"
+    tmp.write_bytes(b"being copied")
+    with ModelLock(store.layout.lock_path("busy")):
+        assert store.clean_dead_imports() == []
+    assert tmp.exists()
+    assert store.clean_dead_imports() == [tmp] and not tmp.exists()
+
+
+def test_models_list_command_survives_a_broken_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    (tmp_path / "cache" / "empty").mkdir(parents=True)
+    assert main(["models", "list", "--model-dir", str(tmp_path / "cache")]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("empty"))
+    assert STATUS_BROKEN in line and "streamvox models remove empty" in line
