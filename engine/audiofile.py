@@ -8,7 +8,6 @@ person can act on instead of library tracebacks.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from engine.atomic_file import replacing
 from engine.stage import SAMPLE_RATE
 
 
@@ -96,17 +96,12 @@ def write_audio(path: str | Path, samples: np.ndarray, rate: int = SAMPLE_RATE) 
 
     Samples beyond [-1, 1] are clipped (integer formats would wrap them).
     The file appears only when complete: written to a temporary file in the
-    same folder, then renamed.
+    same folder, then renamed; it keeps the mode an ordinary write would
+    give, and a symlink is written through (:mod:`engine.atomic_file`).
     """
     path = check_writable(path)
     clipped = int(np.count_nonzero(np.abs(samples) > 1.0))
     data = np.clip(samples, -1.0, 1.0).astype(np.float32)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, suffix=".part") as tmp:
         sf.write(tmp, data, rate, format=_format_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return clipped

@@ -23,10 +23,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import os
 import pickletools
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -34,6 +32,7 @@ from typing import Any
 
 import torch
 
+from engine.atomic_file import replacing
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
 from engine.models.file_limits import (
     check_model_size,
@@ -387,13 +386,5 @@ def _state(model: TinyTransformerCodec) -> list[tuple[str, torch.Tensor]]:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temp file in the same folder, then rename over ``path``."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with replacing(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -27,6 +27,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.atomic_file import replacing
 from engine.models.errors import CheckpointError
 from engine.models.file_limits import check_model_size, declared_tensors, meta_state
 from engine.models.safe_pickle import safe_torch_load
@@ -288,9 +289,5 @@ def _ready(model: VocosGenerator, info: dict[str, Any]) -> VocosGenerator:
 
 
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
