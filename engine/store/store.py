@@ -321,7 +321,7 @@ class ModelStore:
         paths = self.layout.paths(name, filename)
         with self._lock(name, None, None):
             old = self._manifest_or_none(name)
-            if not replace and (old is not None or paths.file.exists()):
+            if not replace and (old is not None or _model_files(paths.folder)):
                 raise StoreError(
                     f"a model named {name!r} is already in the cache; remove it first "
                     "(`streamvox models remove NAME`), choose another --name, or replace it"
@@ -434,6 +434,7 @@ class ModelStore:
             for stale in (paths.file, paths.manifest, paths.part, paths.part_info):
                 stale.unlink(missing_ok=True)
             os.replace(tmp, paths.file)
+            _remove_other_files(paths)
             write_manifest(
                 paths.manifest,
                 _new_manifest(
@@ -574,10 +575,26 @@ def _copy_hashing(src: Path, dst: Path) -> str:
     return hasher.hexdigest()
 
 
+def _model_files(folder: Path) -> list[Path]:
+    """The model files in a cache folder (not the manifest, temporaries or partials)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and _is_model_name(p))
+
+
+def _remove_other_files(paths: ModelPaths) -> None:
+    """After a replacing import: drop the previous weights stored under another file name."""
+    for other in _model_files(paths.folder):
+        if other.name != paths.filename:
+            other.unlink(missing_ok=True)
+            for partial in (".part", ".part.json"):
+                other.with_name(other.name + partial).unlink(missing_ok=True)
+
+
 def _broken_reason(folder: Path, exc: Exception) -> str:
     """Why a cache folder cannot be listed as a model, in a few words."""
     try:
-        files = [p for p in folder.iterdir() if p.is_file() and _is_model_name(p)]
+        files = _model_files(folder)
     except OSError as err:
         return f"unreadable folder {folder} ({err.strerror or err})"
     if not files:

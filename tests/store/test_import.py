@@ -198,3 +198,25 @@ def test_import_refuses_bundled_names_missing_files_and_bad_kinds(
         store.import_file(seed_codec_file, name="seed-codec", kind="vocoder")
     with pytest.raises(ValueError, match="kind must be"):
         store.import_file(seed_codec_file, kind="synth")
+
+
+def test_replacing_with_a_differently_named_file_leaves_only_the_new_one(
+    store: ModelStore, seed_codec_file: Path, streamvox_codec_file: Path
+) -> None:
+    """Issue 15, item 7: the old weights file used to stay beside the new one."""
+    store.import_file(seed_codec_file, name="mine")
+    info = store.import_file(streamvox_codec_file, name="mine", replace=True)
+
+    assert tree(store.root / "mine") == ["manifest.json", info.path.name]
+    assert info.path.read_bytes() == streamvox_codec_file.read_bytes()
+    assert store.info("mine").status == "cached"
+
+
+def test_a_hand_placed_file_under_another_name_is_not_silently_kept(
+    store: ModelStore, seed_codec_file: Path, streamvox_codec_file: Path
+) -> None:
+    folder = store.root / "mine"
+    folder.mkdir(parents=True)
+    (folder / "placed.pt").write_bytes(seed_codec_file.read_bytes())
+    with pytest.raises(StoreError, match="already in the cache"):
+        store.import_file(streamvox_codec_file, name="mine")
