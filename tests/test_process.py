@@ -196,3 +196,12 @@ def test_write_original_equal_to_out_or_in_is_refused(tmp_path, capsys):
     assert main([*args, str(src)]) == 2
     assert "--write-original is the same file as IN" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_unknown_model_name_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("STREAMVOX_MODEL_DIR", str(tmp_path / "cache"))
+    src = tmp_path / "a.wav"
+    make_input(src, seconds=0.2)
+    rc = main(["process", str(src), str(tmp_path / "o.wav"), "--codec-weights", "nope"])
+    assert rc == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err

@@ -3,11 +3,13 @@
 from engine.audiofile import AudioFileError
 from engine.dsp.opus_codec import OpusUnavailableError
 from engine.models.errors import CheckpointError
+from engine.store.errors import StoreError
 
 USER_ERRORS: tuple[type[Exception], ...] = (
     AudioFileError,
     CheckpointError,
     FileNotFoundError,
     OpusUnavailableError,
+    StoreError,
     ValueError,
 )

@@ -79,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--block must be positive, got {args.block}")
     if not 1 <= args.chunk <= 10:
         raise ValueError(f"--chunk must be in 1..10, got {args.chunk}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     check_distinct(
         {"IN": args.input}, {"OUT": args.output, "--write-original": args.write_original}
     )

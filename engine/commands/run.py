@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -58,10 +59,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _latency(text: str) -> str | float:
+    """``low``, ``high`` or a positive number of seconds, else a clear ValueError."""
+    if text in ("low", "high"):
+        return text
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"--latency must be low, high or a number of seconds > 0, got {text!r}")
+    return seconds
+
+
 def _spec(args: argparse.Namespace):
     from engine.audio.stream import StreamSpec
 
-    latency = args.latency if args.latency in ("low", "high") else float(args.latency)
+    latency = _latency(args.latency)
     return StreamSpec(
         input=_device(args.input),
         output=_device(args.output),
@@ -75,7 +89,7 @@ def _spec(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run; exit 0 if the stream ran throughout, 1 after errors, 2 if it never started."""
+    """Run; exit 0 if the stream runs at the end, 1 if it stopped, 2 if it never started."""
     from engine.audio import commands as cmd
     from engine.audio.engine import Engine, EngineOptions
     from engine.audio.report import summary_line
@@ -91,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         slots = [cmd.AssignTap(slot, tap) for slot, tap in (("A", args.a), ("B", args.b)) if tap]
         if args.flip < 0:
             raise ValueError(f"--flip must be >= 0 seconds, got {args.flip}")
+        if not (args.seconds >= 0 and math.isfinite(args.seconds)):
+            raise ValueError(f"--seconds must be >= 0 (0: until Ctrl-C), got {args.seconds}")
         options = EngineOptions(quality=args.resampler)
     except ValueError as exc:
         print(f"streamvox run: {exc}", file=sys.stderr)
@@ -125,11 +141,25 @@ def run(args: argparse.Namespace) -> int:
                 errors += snap.state != "running"
                 print(f"{time.monotonic() - began:6.1f}s {summary_line(snap)}", flush=True)
                 next_line += 1.0
-        _final_report(engine.snapshot())
+        final = engine.snapshot()
+        _final_report(final)
     finally:
         signal.signal(signal.SIGINT, previous)
         engine.close()
-    return 1 if errors else 0
+    return exit_code(errors, final.state)
+
+
+def exit_code(error_seconds: int, final_state: str) -> int:
+    """0 when the stream runs at the end (recovered interruptions are reported, not failed).
+
+    An audio-server restart stops the stream for a few seconds and the
+    engine reopens it; that is the recovery working, not a failed run.
+    """
+    if final_state == "running":
+        if error_seconds:
+            print(f"recovered: the stream was interrupted for about {error_seconds} s")
+        return 0
+    return 1
 
 
 def _wait_started(engine, timeout: float = 120.0):

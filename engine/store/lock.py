@@ -7,6 +7,11 @@ by a killed process is simply locked again by the next one. The file is
 never deleted (deleting a lock file while another process waits on the old
 inode would let two processes "hold" it), and it holds the owner's pid for
 messages only.
+
+One exception keeps names that were only tried from leaving lock files
+behind: a holder may delete the file while it still holds the lock
+(``discard_if``), and every acquirer checks, once locked, that the path
+still names the file it locked; if not, it opens the path again.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class ModelLock:
         poll: float = 0.05,
         cancel: Callable[[], bool] | None = None,
         on_wait: Callable[[str], None] | None = None,
+        discard_if: Callable[[], bool] | None = None,
     ) -> None:
         if timeout < 0 or poll <= 0:
             raise ValueError("timeout must be >= 0 and poll > 0")
@@ -77,6 +83,7 @@ class ModelLock:
         self.poll = poll
         self.cancel = cancel
         self.on_wait = on_wait
+        self.discard_if = discard_if
         self._fd: int | None = None
 
     @property
@@ -88,10 +95,29 @@ class ModelLock:
         """Block until the lock is ours (or raise LockTimeoutError / Cancelled)."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this ModelLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + self.timeout
         waited = False
+        while True:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            waited = self._wait_for(fd, deadline, waited)
+            if self._still_named(fd):
+                break
+            _unlock(fd)  # its holder discarded that file: lock the one there now
+            os.close(fd)
+        self._fd = fd
+        self._write_owner()
+
+    def _still_named(self, fd: int) -> bool:
+        """True when ``self.path`` is still the file open as ``fd``."""
+        try:
+            here, ours = os.stat(self.path), os.fstat(fd)
+        except FileNotFoundError:
+            return False
+        return (here.st_dev, here.st_ino) == (ours.st_dev, ours.st_ino)
+
+    def _wait_for(self, fd: int, deadline: float, waited: bool) -> bool:
+        """Lock ``fd``, waiting as configured; returns whether it waited (closes on failure)."""
         try:
             while not _try_lock(fd):
                 if not waited and self.on_wait is not None:
@@ -108,14 +134,18 @@ class ModelLock:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
-        self._write_owner()
+        return waited
 
     def release(self) -> None:
-        """Give the lock back (the file stays, see the module docstring)."""
+        """Give the lock back; the file stays unless ``discard_if()`` (module docstring)."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        if self.discard_if is not None and self.discard_if():
+            try:
+                self.path.unlink()  # while still held: see the module docstring
+            except OSError:
+                pass  # e.g. Windows keeps open files; the file simply stays
         try:
             _unlock(fd)
         finally:

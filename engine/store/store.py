@@ -150,7 +150,7 @@ class ModelStore:
             temps = list(folder.glob(IMPORT_TMP_GLOB))
             if not temps:
                 continue
-            lock = ModelLock(self.layout.lock_path(name), timeout=0)
+            lock = self._lock(name, None, None, timeout=0)
             try:
                 lock.acquire()
             except LockTimeoutError:
@@ -370,13 +370,19 @@ class ModelStore:
         return entry
 
     def _lock(
-        self, name: str, cancel: CancelCheck | None, on_wait: Callable[[str], None] | None
+        self,
+        name: str,
+        cancel: CancelCheck | None,
+        on_wait: Callable[[str], None] | None,
+        timeout: float | None = None,
     ) -> ModelLock:
+        folder = self.layout.model_folder(name)
         return ModelLock(
             self.layout.lock_path(name),
-            timeout=self.lock_timeout,
+            timeout=self.lock_timeout if timeout is None else timeout,
             cancel=cancel,
             on_wait=on_wait,
+            discard_if=lambda: not folder.exists(),  # nothing cached: leave no lock file
         )
 
     def _manifest_or_none(self, name: str) -> Manifest | None:

@@ -77,3 +77,35 @@ def test_lock_of_a_killed_process_is_not_stale(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait(10)
+
+
+def test_names_only_tried_leave_no_lock_file(tmp_path: Path) -> None:
+    """Issue 15, item 8: a failed import of a new name used to leave .locks/NAME.lock."""
+    from engine.models.errors import CheckpointError
+    from engine.store import ModelStore
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"no model")
+    store = ModelStore(tmp_path / "cache")
+    for name in ("tried-1", "tried-2"):
+        with pytest.raises(CheckpointError):
+            store.import_file(garbage, name=name)
+    assert not list((tmp_path / "cache").rglob("*.lock"))
+
+
+def test_a_discarded_lock_file_is_never_held_twice(tmp_path: Path) -> None:
+    path = tmp_path / "m.lock"
+    first = ModelLock(path, discard_if=lambda: True)
+    first.acquire()
+    second = ModelLock(path, poll=0.01)
+    got = threading.Event()
+    waiter = threading.Thread(target=lambda: (second.acquire(), got.set()))
+    waiter.start()
+    time.sleep(0.1)  # the waiter has the old file open and is blocked on it
+    first.release()  # deletes the file while holding it, then unlocks
+    assert got.wait(5)
+    waiter.join()
+    assert path.exists()  # the waiter locked a new file at the path, not the deleted one
+    with pytest.raises(LockTimeoutError):
+        ModelLock(path, timeout=0).acquire()
+    second.release()
