@@ -17,14 +17,17 @@ Nothing here imports Qt: the child only imports ``engine``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import multiprocessing
 import multiprocessing.process
 import queue
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from types import MappingProxyType
 from typing import Any
@@ -54,7 +57,13 @@ def _restored(snap: Snapshot) -> Snapshot:
 
 
 def serve(commands: Connection, events: Connection, engine_kwargs: dict[str, Any]) -> None:
-    """Child process main: run an Engine, obey ``commands``, publish on ``events``."""
+    """Child process main: run an Engine, obey ``commands``, publish on ``events``.
+
+    Ctrl+C in the terminal reaches the whole process group; the GUI decides
+    what it means (it closes the window), so the child ignores it rather
+    than die under a window that stays up.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from engine.audio.engine import Engine
 
     engine = Engine(**engine_kwargs)
@@ -102,6 +111,19 @@ def serve(commands: Connection, events: Connection, engine_kwargs: dict[str, Any
 # -- parent side -----------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT meanwhile (main thread only; elsewhere it cannot be changed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class EngineProcess:
     """Engine-like handle (``send``, ``snapshot``, ``measure``, ``close``) on a child process.
 
@@ -126,7 +148,8 @@ class EngineProcess:
             name="streamvox-engine",
             daemon=True,
         )
-        self._proc.start()
+        with _sigint_ignored():  # inherited through exec: covers the child's start-up
+            self._proc.start()
         child_commands.close()
         child_events.close()
         self._latest = Snapshot()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import sys
 
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
 from app import theme
 from app.crash import ExceptionHook, add_file_logging
@@ -48,6 +50,20 @@ def show_notice(window: QMainWindow, notice: str | None) -> QMessageBox | None:
     return box
 
 
+def close_on_interrupt(window: QWidget) -> QTimer:
+    """Ctrl+C in the terminal closes the window (and so the app and its engine).
+
+    Python runs signal handlers only between bytecodes, never while Qt's
+    event loop waits in C++, so a timer wakes the interpreter a few times a
+    second. The returned timer must stay referenced.
+    """
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)
+    return timer
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app until its window closes; return the exit code."""
     multiprocessing.freeze_support()  # the engine runs in a child process (frozen builds)
@@ -62,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     hook.parent_widget = window
     window.show()
     show_notice(window, settings.notice)
+    close_on_interrupt(window)
     window.begin()
     try:
         return int(app.exec())
