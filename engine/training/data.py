@@ -208,7 +208,7 @@ def load_banks(cfg: dict[str, Any], out_dir: Path) -> tuple[AudioBank, AudioBank
     else:
         split = speaker_split(list_utterances(data_dir), seed=cfg["seed"])
     write_split(split, out_dir / "split.json")
-    cfg["val_speakers"] = split["val_speakers"]
+    cfg["val_speakers"] = split.get("val_speakers", [])
     noise_files = sorted(Path(cfg["noise_dir"]).glob("*.flac"))
     noise = AudioBank(noise_files) if noise_files else None
     return (
