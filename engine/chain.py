@@ -15,6 +15,10 @@ Reference codecs for A/B comparison are chains of their own
 A reference codec can also feed the vocoder (``opus,vocoder``,
 ``opus@12+vocoder``, ``mulaw,vocoder``), to hear what the vocoder makes of
 a conventional codec's output; see :func:`parse_chain` for the syntax.
+
+``pghi`` (``pghi@N_FFT/HOP``, default 512/128) is the classical vocoder, the
+DSP floor a trained one must beat: it takes the vocoder's place (``pghi``
+alone, ``codec+pghi``, ``opus@12+pghi``); see :mod:`engine.dsp.pghi_stage`.
 """
 
 from __future__ import annotations
@@ -27,15 +31,21 @@ from pathlib import Path
 import numpy as np
 
 from engine import resources
-from engine.dsp.reference_stages import build_reference, is_reference, parse_reference
+from engine.dsp.reference_stages import (
+    build_reference,
+    is_reference,
+    is_reference_vocoder,
+    parse_reference,
+)
 from engine.models.errors import CheckpointError
 from engine.stage import SAMPLE_RATE, HopStage
 
-CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw")
+CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "pghi")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
-    "dry, or [CODEC][,vocoder] where CODEC is codec (TinyTransformerCodec) or a reference "
-    "codec (opus[@KBPS][/10ms], mulaw, alaw); stages are separated by ',' or '+'"
+    "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec) or a reference "
+    "codec (opus[@KBPS][/10ms], mulaw, alaw) and VOCODER is vocoder or the classical "
+    "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'"
 )
 
 
@@ -44,17 +54,18 @@ def parse_chain(text: str) -> tuple[str, ...]:
 
     ``'codec+vocoder'`` -> ``('codec', 'vocoder')``, ``'opus@12,vocoder'`` ->
     ``('opus@12/20ms', 'vocoder')``, ``'dry'`` -> ``()``. A chain is at most
-    one codec (ours or a reference) followed by at most one vocoder: the
-    vocoder re-synthesises what a codec let through, the other way round
-    would code a vocoder's output, which nothing here is built to compare.
+    one codec (ours or a reference) followed by at most one vocoder (ours
+    or the classical ``pghi``): the vocoder re-synthesises what a codec let
+    through, the other way round would code a vocoder's output, which
+    nothing here is built to compare.
     """
     key = text.strip().lower()
     names = [_ALIASES.get(p.strip(), p.strip()) for p in re.split(r"[,+]", key)]
     if names == ["dry"]:
         return ()
     stages = tuple(_stage_name(n, text) for n in names)
-    codecs = [i for i, n in enumerate(stages) if n != "vocoder"]
-    vocoders = [i for i, n in enumerate(stages) if n == "vocoder"]
+    vocoders = [i for i, n in enumerate(stages) if _is_vocoder(n)]
+    codecs = [i for i in range(len(stages)) if i not in vocoders]
     backwards = bool(codecs and vocoders and codecs[0] > vocoders[0])
     problem = (
         "more than one codec" if len(codecs) > 1
@@ -65,6 +76,11 @@ def parse_chain(text: str) -> tuple[str, ...]:
     if problem:
         raise ValueError(f"unsupported chain '{text}': {problem}; expected {SYNTAX}")
     return stages
+
+
+def _is_vocoder(stage: str) -> bool:
+    """Whether a normalised stage name takes the vocoder's place in a chain."""
+    return stage == "vocoder" or is_reference_vocoder(stage)
 
 
 def _stage_name(name: str, text: str) -> str:

@@ -1,4 +1,4 @@
-"""Reference codecs by name, for chains: ``opus[@KBPS][/MSms]``, ``mulaw[@KBPS]``, ``alaw[@KBPS]``.
+"""Reference stages by name for chains: ``opus``, ``mulaw``, ``alaw`` codecs, ``pghi`` vocoder.
 
 - ``opus``: Opus at 18.7 kbit/s (what TinyTransformerCodec's overlap-save
   stream really needs), 20 ms frames. ``opus@12`` sets the bitrate in
@@ -7,6 +7,10 @@
 - ``mulaw``, ``alaw``: G.711 proper, 8 kHz narrowband, 64 kbit/s
   (``mulaw@64`` is the same). ``mulaw@128`` / ``alaw@128`` compand every
   16 kHz sample instead (wideband, 128 kbit/s).
+- ``pghi``: not a codec but the DSP floor of the vocoder (it stands where
+  the vocoder does in a chain: ``codec+pghi``). The vocoder's causal log-mel,
+  its filterbank's pseudo-inverse, RTPGHI phase (:mod:`engine.dsp.pghi_stage`);
+  n_fft 512 / hop 128 by default, ``pghi@1024/320`` is the seed's geometry.
 
 :func:`parse_reference` normalises a name (``"opus"`` ->
 ``"opus@18.7/20ms"``) and rejects malformed ones with a ``ValueError`` that
@@ -24,6 +28,8 @@ from engine.dsp.opus_codec import CODEC_BITRATE_BPS
 from engine.stage import HopStage
 
 REFERENCE_CODECS = ("opus", "mulaw", "alaw")
+#: Reference stages that take the vocoder's place in a chain.
+REFERENCE_VOCODERS = ("pghi",)
 DEFAULT_OPUS_KBPS = CODEC_BITRATE_BPS / 1000
 #: Opus rates (kbit/s) shown beside a codec: low, the seed's nominal 9.3 kbit/s,
 #: 12, and the 18.7 kbit/s the overlap-save codec really sends.
@@ -31,15 +37,24 @@ OPUS_LADDER_KBPS = (6, 9.3, 12, 18.7)
 OPUS_LADDER = tuple(f"opus@{k:g}" for k in OPUS_LADDER_KBPS)
 #: Names that stand for several chains in a list of chains.
 CHAIN_GROUPS = {"opus-ladder": OPUS_LADDER}
-SYNTAX = "opus[@KBPS][/10ms|/20ms] (KBPS 6..32), mulaw[@64|@128], alaw[@64|@128]"
+SYNTAX = (
+    "opus[@KBPS][/10ms|/20ms] (KBPS 6..32), mulaw[@64|@128], alaw[@64|@128], "
+    "pghi[@N_FFT/HOP] (N_FFT 256..2048, a power of two; N_FFT/16 <= HOP <= N_FFT/2)"
+)
 
 _OPUS = re.compile(r"opus(?:@(?P<kbps>\d+(?:\.\d+)?)k?)?(?:/(?P<ms>\d+)ms)?")
 _G711 = re.compile(r"(?P<law>mulaw|alaw)(?:@(?P<kbps>\d+)k?)?")
+_PGHI = re.compile(r"pghi(?:@(?P<n_fft>\d+)/(?P<hop>\d+))?")
 
 
 def is_reference(name: str) -> bool:
-    """Whether ``name`` asks for a reference codec (well formed or not)."""
-    return name.strip().lower().startswith(REFERENCE_CODECS)
+    """Whether ``name`` asks for a reference stage (well formed or not)."""
+    return name.strip().lower().startswith(REFERENCE_CODECS + REFERENCE_VOCODERS)
+
+
+def is_reference_vocoder(name: str) -> bool:
+    """Whether ``name`` is a reference stage in the vocoder's place (``pghi...``)."""
+    return name.strip().lower().startswith(REFERENCE_VOCODERS)
 
 
 def parse_reference(name: str) -> str:
@@ -57,7 +72,27 @@ def parse_reference(name: str) -> str:
         if kbps not in (64, 128):
             raise ValueError(f"'{name}': G.711 runs at 64 (8 kHz) or 128 (16 kHz) kbit/s")
         return f"{m['law']}@{kbps}"
-    raise ValueError(f"malformed reference codec '{name}'; syntax: {SYNTAX}")
+    if m := _PGHI.fullmatch(key):
+        n_fft, hop = _pghi_geometry(name, m["n_fft"], m["hop"])
+        return f"pghi@{n_fft}/{hop}"
+    raise ValueError(f"malformed reference stage '{name}'; syntax: {SYNTAX}")
+
+
+def _pghi_geometry(name: str, n_fft_text: str | None, hop_text: str | None) -> tuple[int, int]:
+    """``(n_fft, hop)`` of a ``pghi`` name, default 512/128; ``ValueError`` if out of range."""
+    from engine.dsp.pghi_stage import DEFAULT_HOP, DEFAULT_N_FFT
+
+    if n_fft_text is None:
+        return DEFAULT_N_FFT, DEFAULT_HOP
+    n_fft, hop = int(n_fft_text), int(hop_text)
+    if n_fft not in (256, 512, 1024, 2048):
+        raise ValueError(f"'{name}': pghi's N_FFT must be 256, 512, 1024 or 2048, got {n_fft}")
+    if not n_fft // 16 <= hop <= n_fft // 2:
+        raise ValueError(
+            f"'{name}': pghi's HOP must be {n_fft // 16}..{n_fft // 2} for N_FFT {n_fft} "
+            f"(at least 2x overlap for the phase, at most 16x for the CPU), got {hop}"
+        )
+    return n_fft, hop
 
 
 def expand_groups(names: Iterable[str]) -> list[str]:
@@ -71,8 +106,12 @@ def expand_groups(names: Iterable[str]) -> list[str]:
 
 
 def build_reference(name: str) -> HopStage:
-    """A fresh streaming stage for a reference codec name (see the module docstring)."""
+    """A fresh streaming stage for a reference stage name (see the module docstring)."""
     key = parse_reference(name)
+    if m := _PGHI.fullmatch(key):
+        from engine.dsp.pghi_stage import PghiStage
+
+        return PghiStage(int(m["n_fft"]), int(m["hop"]))
     if key.startswith("opus"):
         from engine.dsp.opus_stage import OpusStage
 
