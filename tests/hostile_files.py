@@ -86,7 +86,9 @@ def zip_bomb_pt(path: Path, wrap: Callable[[torch.Tensor], object], inflated_mib
 
 
 def run_capped(code: str, limit: int = CHILD_LIMIT) -> dict:
-    """Run ``code`` in a child under RLIMIT_AS; it sets ``result``; returns it with ``maxrss_mb``.
+    """Run ``code`` in a child under RLIMIT_AS; it sets ``result``; returns it with ``maxrss_mb``
+
+    (the child's own peak resident memory).
 
     ``result`` is ``{"error": type and message}`` when the code raised.
     """
@@ -100,7 +102,10 @@ def run_capped(code: str, limit: int = CHILD_LIMIT) -> dict:
             body,
             "except BaseException as exc:",
             "    result = {'error': type(exc).__name__ + ': ' + str(exc)}",
-            "result['maxrss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024",
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the
+            # forking parent (a pytest process of 1.6 GB made every child "1.6 GB")
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]",
+            "result['maxrss_mb'] = int(hwm.split()[1]) / 1024",
             "print('RESULT' + json.dumps(result))",
         ]
     )
