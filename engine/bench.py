@@ -5,7 +5,9 @@ default: the live engine runs on one), mel computation included:
 
 * ``codec``: one overlap-save hop (encode + decode of a 480-sample window,
   15 ms of audio);
-* ``vocos <size>``: one chunk of N mel frames (N x 20 ms of audio).
+* ``vocos <size>``: one chunk of N mel frames (N x 20 ms of audio);
+* ``pghi N_FFT/HOP``: one frame of the classical vocoder floor (chain
+  ``pghi``: mel, pinv magnitude, RTPGHI heap in Python, overlap-add; numpy).
 
 Paths: ``fp32`` is the model as loaded (eager PyTorch, what the stages ran
 before the fast paths existed); the others are :class:`FastCodec` (fp32,
@@ -65,6 +67,7 @@ class BenchOptions:
     sizes: tuple[str, ...] = ("seed", "default")
     chunks: tuple[int, ...] = CHUNK_FRAMES
     codec: bool = True
+    pghi: bool = True
     seed: int = 0
     vocoder_weights: Path | None = None
 
@@ -190,6 +193,27 @@ def _no_state() -> None:
     """The OaS hop keeps no state between calls beyond its input window."""
 
 
+#: Geometries of the classical vocoder timed: the default and the seed's.
+PGHI_GEOMETRIES = ((512, 128), (1024, 320))
+
+
+def bench_pghi(opts: BenchOptions, report: BenchReport) -> None:
+    """Time one :class:`~engine.dsp.pghi_stage.PghiStage` step per geometry.
+
+    The input is noise, so every bin is above RTPGHI's tolerance and goes
+    through the heap: about the worst case for the Python loop.
+    """
+    from engine.dsp.pghi_stage import PghiStage
+
+    for n_fft, hop in PGHI_GEOMETRIES:
+        stage = PghiStage(n_fft, hop)
+        inputs = [x.numpy()[0] for x in _inputs(hop, seed=opts.seed)]
+        path = StepPath("numpy", stage.step, stage.reset)
+        ((med, p99, first),) = time_paths([path], inputs, opts.warmup, opts.runs)
+        audio_ms = 1e3 * hop / stage.sample_rate
+        report.rows.append(BenchRow(f"pghi {n_fft}/{hop}", "numpy", 1, audio_ms, med, p99, first))
+
+
 def bench_vocos(
     generator: VocosGenerator, label: str, opts: BenchOptions, report: BenchReport
 ) -> None:
@@ -251,6 +275,10 @@ def run_bench(
             if progress:
                 progress(label)
             bench_vocos(model, label, opts, report)
+        if opts.pghi:
+            if progress:
+                progress("pghi")
+            bench_pghi(opts, report)
     finally:
         torch.set_num_threads(previous)
     report.load_after = os.getloadavg()

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from engine import cli
-from engine.bench import CHUNK_FRAMES, BenchOptions, BenchRow, StepPath, time_paths
+from engine.bench import (
+    CHUNK_FRAMES,
+    PGHI_GEOMETRIES,
+    BenchOptions,
+    BenchRow,
+    StepPath,
+    time_paths,
+)
 from engine.commands import bench as bench_command
 from tests.speech_fixture import make_speech
 
@@ -51,6 +58,7 @@ def test_quick_bench_prints_every_expected_row(capsys):
     expected = {("codec", "fp32", "1"), ("codec", "fast", "1")}
     for size in ("vocos seed", "vocos default"):
         expected |= {(size, path, str(n)) for path in ("fp32", "fast") for n in CHUNK_FRAMES}
+    expected |= {(f"pghi {n_fft}/{hop}", "numpy", "1") for n_fft, hop in PGHI_GEOMETRIES}
     assert keys == expected
     assert len(rows) == len(expected)
     for r in rows:  # median <= p99; RTF = median / audio duration

@@ -30,6 +30,7 @@ from engine.audio.taps import (
     tap_stages,
 )
 from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
+from engine.dsp.reference_stages import is_reference_vocoder
 from engine.dsp.resample import make_resampler
 from engine.stage import SAMPLE_RATE
 
@@ -361,7 +362,8 @@ class Processor:
     def stage_latency_ms(self) -> dict[str, float]:
         """Stage latencies of the slowest slot tap (the one setting the alignment), in ms.
 
-        ``"codec"`` is its codec stage, ours or a reference one; ``"vocoder"`` its vocoder.
+        ``"codec"`` is its codec stage, ours or a reference one; ``"vocoder"`` its vocoder,
+        ours or the classical ``pghi``.
         """
         out: dict[str, float] = {}
         if self.stage_set is None:
@@ -369,7 +371,8 @@ class Processor:
         ms = 1000.0 / SAMPLE_RATE
         for tap in self.stage_set.path(self.slowest_tap()):
             stage = self.stage_set.stages[tap]
-            kind = "vocoder" if tap_stages(tap)[-1] == "vocoder" else "codec"
+            last = tap_stages(tap)[-1]
+            kind = "vocoder" if last == "vocoder" or is_reference_vocoder(last) else "codec"
             out[kind] = ms * stage.latency
             if stage.whole_path:  # fused: the vocoder adds what is left
                 out["codec"] = ms * stage.first.latency

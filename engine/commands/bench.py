@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Time the codec overlap-save hop and the Vocos chunk at several chunk sizes, mel "
             "included, for the model as loaded (fp32 eager) and the fast inference paths, on "
-            "seeded weights. Other processes on the machine skew the numbers: the load average "
-            "is printed with the table. With --live, run the live engine through a JACK server "
+            "seeded weights, and one frame of the classical vocoder (chain pghi). Other "
+            "processes on the machine skew the numbers: the load average is printed with the "
+            "table. With --live, run the live engine through a JACK server "
             "(one 'jackd --no-realtime -S -d dummy -r RATE -p BLOCK' per block size, or "
             "--jack-server) and measure glass-to-glass latency per chain, chunk and block, "
             "with the engine's load and dropouts."
@@ -63,6 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma list of Vocos chunk sizes in frames (default 1,2,5,10; --live: 1,2,5)",
     )
     p.add_argument("--no-codec", action="store_true", help="skip the codec rows")
+    p.add_argument(
+        "--no-pghi", action="store_true", help="skip the classical vocoder (chain pghi) rows"
+    )
     p.add_argument(
         "--vocoder-weights",
         type=Path,
@@ -162,6 +166,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
         sizes=_csv(args.sizes),
         chunks=chunks,
         codec=not args.no_codec,
+        pghi=not args.no_pghi,
         vocoder_weights=args.vocoder_weights,
     )
 
