@@ -38,7 +38,7 @@ from engine.chain import (
 )
 from engine.stage import SAMPLE_RATE
 
-CHAINS = ("dry", "codec", "vocoder", "codec+vocoder", "opus", "mulaw")
+CHAINS = ("dry", "codec", "vocoder", "codec+vocoder", "opus", "mulaw", "pghi")
 SIGNAL_SECONDS = 0.6
 BLOCK = 160  # not a multiple of any stage's hop: the FIFOs are exercised
 MAX_OFFLINE_DIFF = 1e-4  # streamed vs offline, same inference path (float rounding only)

@@ -31,6 +31,8 @@ TAP_LABELS = {
     "codec+vocoder": "Codec + vocoder",
 }
 _G711 = {"mulaw": "μ-law", "alaw": "A-law"}
+#: The classical vocoder's default geometry goes unsaid in labels.
+_PGHI_DEFAULT = "pghi@512/128"
 
 
 def tap_label(tap: str) -> str:
@@ -38,7 +40,8 @@ def tap_label(tap: str) -> str:
     tap = check_tap(tap)
     if tap in TAP_LABELS:
         return TAP_LABELS[tap]
-    return " + ".join(_stage_label(k) for k in tap_stages(tap))
+    text = " + ".join(_stage_label(k) for k in tap_stages(tap))
+    return text[:1].upper() + text[1:] if text[:1].isascii() else text  # not "Μ-law"
 
 
 def _stage_label(kind: str) -> str:
@@ -48,6 +51,8 @@ def _stage_label(kind: str) -> str:
     if kind.split("@")[0] in _G711:
         law, kbps = kind.split("@")
         return _G711[law] + ("" if kbps == "64" else " 16 kHz")
+    if kind.startswith("pghi@"):
+        return "classical vocoder" + ("" if kind == _PGHI_DEFAULT else f" {kind[5:]}")
     return kind
 
 

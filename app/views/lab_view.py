@@ -54,6 +54,8 @@ CHAIN_CHOICES = (
     ("opus@24", "Opus 24 kbps"),
     ("mulaw", "G.711 μ-law"),
     ("alaw", "G.711 A-law"),
+    ("pghi", "Classical vocoder (PGHI)"),
+    ("codec+pghi", "Codec + classical vocoder"),
 )
 DEFAULT_CHAINS = ("dry", "codec", "codec+vocoder", *OPUS_LADDER)
 COLUMNS = (
@@ -163,7 +165,7 @@ class LabView(QWidget):
             grid.addWidget(cb, i // 2, i % 2)
         row = len(CHAIN_CHOICES) // 2 + 1
         self.more_chains = QLineEdit()
-        self.more_chains.setPlaceholderText("more, comma-separated: opus@32, mulaw@128 …")
+        self.more_chains.setPlaceholderText("more, comma-separated: opus@32, pghi@1024/320 …")
         self.more_chains.setAccessibleName("More chains")
         self.more_chains.textChanged.connect(self.chains_changed)
         more = QLabel("&More:")

@@ -28,6 +28,9 @@ def test_choosers_offer_every_tap_in_words(qtbot):
     labels = [view.slot_combos["B"].itemText(i) for i in range(view.slot_combos["B"].count())]
     assert "Opus 9.3 kbit/s" in labels and "μ-law" in labels and "A-law" in labels
     assert tap_label("opus@9.3,vocoder") == "Opus 9.3 kbit/s + vocoder"
+    assert tap_label("pghi") == "Classical vocoder"
+    assert tap_label("codec+pghi@1024/320") == "Codec + classical vocoder 1024/320"
+    assert tap_label("mulaw+pghi") == "μ-law + classical vocoder"
     # a tap that is not in the list (e.g. from the command line) is shown, not refused
     view.set_slots({"A": "opus@32/10ms", "B": "codec"}, "B")
     assert view.slot_tap("A") == "opus@32/10ms"

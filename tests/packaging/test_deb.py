@@ -117,7 +117,7 @@ def test_installed_self_test_passes_offscreen(installed, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "(frozen app, /opt/streamvox/streamvox" in done.stdout
     assert "OK   GUI: main window" in done.stdout and "on 'offscreen'" in done.stdout
-    assert "all 9 checks passed" in done.stdout
+    assert "all 10 checks passed" in done.stdout
 
 
 def _voice(path: Path, rate: int = 44_100, seconds: float = 1.5) -> None:

@@ -88,7 +88,7 @@ def test_installed_self_test_passes_offscreen(installed, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert str(installed.parent) in done.stdout  # the venv's Python, not the checkout's
     assert "site-packages/resources/weights/codec.safetensors" in done.stdout
-    assert "all 9 checks passed" in done.stdout
+    assert "all 10 checks passed" in done.stdout
 
 
 def test_installed_process_matches_the_checkout(installed, tmp_path):
