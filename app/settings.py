@@ -48,6 +48,8 @@ AB_TAPS = (
     "mulaw@64",
     "alaw@64",
     "opus@9.3/20ms+vocoder",
+    "pghi@512/128",
+    "codec+pghi@512/128",
 )
 SLOTS = ("A", "B")
 CHUNK_RANGE = (1, 10)
