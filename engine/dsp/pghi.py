@@ -116,37 +116,53 @@ class RTPGHI:
         return self._t_scale * slope + self._t_bias
 
     def _integrate(self, log_mag: np.ndarray, tgrad: np.ndarray, fgrad: np.ndarray) -> np.ndarray:
-        """Heap integration over (previous frame, current frame), largest first."""
+        """Heap integration over (previous frame, current frame), largest first.
+
+        Entries are ``(-log magnitude, index)``, index ``< n`` for the
+        previous frame and ``>= n`` for the current one. The previous frame's
+        entries are all known at the start, so they wait in a sorted list
+        merged with the heap (the same order as one heap holding both, at
+        half the heap's size). The loop runs on Python lists and floats (the
+        same IEEE doubles as numpy's, so the same result): one-element numpy
+        indexing costs several times more, and this runs once per frame live.
+        """
         n = self.n_bins
-        log_prev = self._log_prev
-        floor = max(float(log_mag.max()), float(log_prev.max())) + self._log_tol
-        phase = np.zeros(n)
-        done = log_mag <= floor
-        phase[done] = self._rng.uniform(-np.pi, np.pi, int(done.sum()))
-        todo = n - int(done.sum())
-        # Entries: (-log magnitude, index); index < n: previous frame, >= n: current.
-        heap = [(-log_prev[m], m) for m in np.flatnonzero((log_prev > floor) & ~done)]
-        heapq.heapify(heap)
+        floor = max(float(log_mag.max()), float(self._log_prev.max())) + self._log_tol
+        below = log_mag <= floor
+        start = np.zeros(n)
+        start[below] = self._rng.uniform(-np.pi, np.pi, int(below.sum()))
+        todo = n - int(below.sum())
+        phase, done = start.tolist(), below.tolist()
+        neg_mag, fgrad_l = (-log_mag).tolist(), fgrad.tolist()
+        advance = (0.5 * (self._tgrad_prev + tgrad) + self._phase_prev).tolist()
+        leads = np.flatnonzero((self._log_prev > floor) & ~below)
+        leads = leads[np.argsort(-self._log_prev[leads], kind="stable")]  # ties: lower index
+        queue = list(zip((-self._log_prev[leads]).tolist(), leads.tolist(), strict=True))
+        queued, heap = 0, []
+        push, pop = heapq.heappush, heapq.heappop
         while todo:
-            if not heap:  # nothing above tolerance leads here: start from the largest left
-                m = int(np.argmax(np.where(done, -np.inf, log_mag)))
-                heap.append((0.0, m))
-            k = heapq.heappop(heap)[1]
+            if queued < len(queue) and (not heap or queue[queued] < heap[0]):
+                k = queue[queued][1]
+                queued += 1
+            elif heap:
+                k = pop(heap)[1]
+            else:  # nothing above tolerance leads here: start from the largest left
+                k = int(np.argmax(np.where(done, -np.inf, log_mag)))
             if k < n:
                 if not done[k]:
-                    phase[k] = self._phase_prev[k] + 0.5 * (self._tgrad_prev[k] + tgrad[k])
+                    phase[k] = advance[k]
                     done[k] = True
                     todo -= 1
-                    heapq.heappush(heap, (-log_mag[k], k + n))
+                    push(heap, (neg_mag[k], k + n))
                 continue
             m = k - n
             for nb, sign in ((m + 1, 1.0), (m - 1, -1.0)):
                 if 0 <= nb < n and not done[nb]:
-                    phase[nb] = phase[m] + sign * 0.5 * (fgrad[m] + fgrad[nb])
+                    phase[nb] = phase[m] + sign * 0.5 * (fgrad_l[m] + fgrad_l[nb])
                     done[nb] = True
                     todo -= 1
-                    heapq.heappush(heap, (-log_mag[nb], nb + n))
-        return wrap(phase)
+                    push(heap, (neg_mag[nb], nb + n))
+        return wrap(np.array(phase))
 
 
 def rtpghi(
