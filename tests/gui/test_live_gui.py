@@ -227,14 +227,18 @@ def test_loopback_measurement_from_the_dialog(qtbot, jack_server, rig, window, c
     # When the person measures from the dialog
     dialog = window.open_loopback()
     assert "loopback" in dialog.findChild(type(dialog.result)).text().lower()
+    before = client.snapshot().latency.total_ms
     worker = dialog.start()
     with qtbot.waitSignal(worker.finished, timeout=40_000):
         pass
     # Then a glass-to-glass latency is shown, consistent with the reported breakdown
+    # (the adaptive margin may grow during the measurement on a loaded machine:
+    # the measurement lies between what was reported before and after it)
     assert dialog.result_ms is not None, dialog.result.text()
-    reported = client.snapshot().latency.total_ms
+    after = client.snapshot().latency.total_ms
     period_ms = 1000 * 256 / RATE
-    assert reported - period_ms <= dialog.result_ms <= reported + 2 * period_ms
+    low, high = min(before, after), max(before, after)
+    assert low - period_ms <= dialog.result_ms <= high + 2 * period_ms, (before, after)
     assert f"{dialog.result_ms:.1f} ms" in window.view.latency.measured.text()
 
 
