@@ -127,8 +127,11 @@ class Trainer(ABC):
 
     kind = "model"
 
-    def __init__(self, cfg: dict[str, Any], out_dir: str | Path) -> None:
+    def __init__(self, cfg: dict[str, Any], out_dir: str | Path, initialise: bool = True) -> None:
         self.cfg = cfg
+        # False when a saved state replaces the weights anyway (resume, export): then
+        # ``init_weights`` is only a record and need not exist any more
+        self.initialise = initialise
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg["seed"])
@@ -328,7 +331,8 @@ def run_cli(
     cfg = load_config(args.config, defaults)
     if args.resume and (args.out / "config.json").exists() and args.config is None:
         cfg = load_config(args.out / "config.json", defaults)
-    trainer = trainer_cls(cfg, args.out)
+    restoring = bool(args.export) or (args.resume and (args.out / "last.pt").exists())
+    trainer = trainer_cls(cfg, args.out, initialise=not restoring)
     if args.export:
         path = trainer.export(args.export, args.from_checkpoint)
         print(f"exported {path} (step {trainer.step}, best val {trainer.best_val:.4f})")

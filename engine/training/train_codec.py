@@ -104,8 +104,9 @@ class CodecTrainer(Trainer):
         train_bank: AudioBank | None = None,
         val_bank: AudioBank | None = None,
         noise_bank: AudioBank | None = None,
+        initialise: bool = True,
     ) -> None:
-        super().__init__(cfg, out_dir)
+        super().__init__(cfg, out_dir, initialise)
         if train_bank is None or val_bank is None:
             train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
         self.train_bank, self.val_bank = train_bank, val_bank
@@ -114,7 +115,7 @@ class CodecTrainer(Trainer):
         self.codebooks = [
             EmaCodebook(q.embedding.weight.data, cfg["ema_decay"]) for q in self.model.quantizers
         ]
-        if cfg.get("init_weights"):
+        if cfg.get("init_weights") and self.initialise:
             self._init_weights(cfg["init_weights"])
         for q in self.model.quantizers:
             q.embedding.weight.requires_grad_(False)

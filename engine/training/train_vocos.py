@@ -110,8 +110,9 @@ class VocosTrainer(Trainer):
         train_bank: AudioBank | None = None,
         val_bank: AudioBank | None = None,
         noise_bank: AudioBank | None = None,
+        initialise: bool = True,
     ) -> None:
-        super().__init__(cfg, out_dir)
+        super().__init__(cfg, out_dir, initialise)
         if train_bank is None or val_bank is None:
             train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
         self.train_bank, self.val_bank = train_bank, val_bank
@@ -123,7 +124,7 @@ class VocosTrainer(Trainer):
                 f"target_delay must be in 0..{self.model_config.context}, got {cfg['target_delay']}"
             )
         self.model = VocosGenerator(self.model_config)
-        if cfg.get("init_weights"):
+        if cfg.get("init_weights") and self.initialise:
             init_from(self.model, cfg["init_weights"], partial=cfg["init_partial"])
         if cfg["reset_magnitude_head"]:
             with torch.no_grad():
