@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
     def begin(self) -> None:
         """Send the remembered controls to the engine, list devices, start the meters."""
         self.client.apply_settings(self.settings.value)
+        self._restore_weights()
         self.session.refresh_devices()
         self.meters.start()
 
@@ -197,6 +198,13 @@ class MainWindow(QMainWindow):
             self.models_dialog.set_current(kind, name)
         self.statusBar().showMessage(f"{kind} now uses {name or 'the bundled weights'}", 8000)
         return True
+
+    def _restore_weights(self) -> None:
+        """Load the remembered models; one the store no longer has falls back to the bundled."""
+        for kind, name in self._current_weights().items():
+            if name and not self.use_weights(kind, name):
+                self.settings.update(**{f"{kind}_weights": ""})
+                self._show_weights()
 
     def use_bundled_weights(self) -> None:
         """Go back to the bundled weights for both stages."""

@@ -26,6 +26,7 @@ from typing import Any
 import platformdirs
 
 from engine.audio.taps import check_tap
+from engine.chain import DEFAULT_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Settings:
     #: Model-store name (see the Models dialog); "" means the bundled default.
     codec_weights: str = ""
     vocoder_weights: str = ""
-    chunk: int = 2
+    chunk: int = DEFAULT_CHUNK
     #: The tap heard (any tap name, see AB_TAPS); it sits in slot ``tap_slot``.
     tap: str = "codec+vocoder"
     #: The tap in the other slot: the one Space flips to.

@@ -131,6 +131,9 @@ def load_vocoder_model(path: str | Path | None = None):
 # 2e-8 from the model); int8 Vocos stays within about 55-60 dB SNR of fp32 on
 # speech and is 4-8x faster (see ``streamvox bench --speech``).
 DEFAULT_PRECISION = "int8"
+#: Vocoder chunk (mel frames per step) everywhere unless asked otherwise: one
+#: frame, the lowest latency (8 ms with the default vocoder's 8 ms frames).
+DEFAULT_CHUNK = 1
 PRECISIONS = ("reference", "fp32", "fp16", "bf16", "int8")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from engine.audio.processor import SLOTS
 from engine.audio.stream import StreamSpec
 from engine.audio.taps import STAGE_KINDS, check_tap
+from engine.chain import DEFAULT_CHUNK
 
 
 def _check_chunk(chunk: int) -> None:
@@ -30,7 +31,7 @@ class Start:
 
     stream: StreamSpec = field(default_factory=StreamSpec)
     chain: str = "codec,vocoder"
-    chunk: int = 5
+    chunk: int = DEFAULT_CHUNK
     # Output prefill beyond one block: the engine's time budget per block. None:
     # from the stages' measured step time (see Engine); with ``adaptive`` it
     # also grows after an output underrun (never shrinks while running).

@@ -45,6 +45,7 @@ from engine.audio.report import latency_breakdown
 from engine.audio.stream import StreamInfo
 from engine.audio.taps import ModelStageFactory, StageFactory, StageSet, check_tap, needed_taps
 from engine.audio.token_meter import token_stats
+from engine.chain import DEFAULT_CHUNK
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Engine:
         self._state = "stopped"
         self._error: str | None = None
         self._start: cmd.Start | None = None
-        self._chunk = 5
+        self._chunk = DEFAULT_CHUNK
         self._settings = MixSettings()
         self._stage_set: StageSet | None = None
         self._generation = 0  # the generation being built or installed

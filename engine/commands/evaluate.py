@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from engine.chain import DEFAULT_CHUNK
 from engine.commands.errors import USER_ERRORS
 from engine.dsp.reference_stages import OPUS_LADDER_KBPS
 
@@ -36,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             f"{', '.join(f'{k:g}' for k in OPUS_LADDER_KBPS)} kbit/s"
         ),
     )
-    p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
+    p.add_argument(
+        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+    )
     p.add_argument("--block", type=int, default=256, help="samples per streamed block")
     p.add_argument("--out", type=Path, default=Path("eval_report"), help="report folder")
     p.add_argument("--codec-weights", type=Path, default=None, metavar="F")

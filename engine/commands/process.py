@@ -11,7 +11,14 @@ from pathlib import Path
 import torch
 
 from engine.audiofile import check_writable, read_mono_16k, write_audio
-from engine.chain import CHAINS, DEFAULT_PRECISION, PRECISIONS, Chain, build_stages
+from engine.chain import (
+    CHAINS,
+    DEFAULT_CHUNK,
+    DEFAULT_PRECISION,
+    PRECISIONS,
+    Chain,
+    build_stages,
+)
 from engine.commands.errors import USER_ERRORS
 from engine.output_paths import check_distinct
 from engine.stage import SAMPLE_RATE
@@ -33,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT")
     p.add_argument("--chain", default="codec,vocoder", help=f"one of {', '.join(CHAINS)}")
-    p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
+    p.add_argument(
+        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+    )
     p.add_argument(
         "--block", type=int, default=256, help="samples per block fed in (simulates a device)"
     )

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from engine.chain import SYNTAX
+from engine.chain import DEFAULT_CHUNK, SYNTAX
 
 
 def _device(text: str | None) -> int | str | None:
@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hear", default="B", choices=("A", "B"), help="slot heard first")
     p.add_argument("--flip", type=float, default=0.0, metavar="S",
                    help="switch between A and B every S seconds (0: never)")  # fmt: skip
-    p.add_argument("--chunk", type=int, default=5, help="vocoder chunk in mel frames (1..10)")
+    p.add_argument(
+        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+    )
     p.add_argument("--seconds", type=float, default=10.0, help="run time (0: until Ctrl-C)")
     p.add_argument("--block", type=int, default=256, help="device block size in frames")
     p.add_argument("--rate", type=int, default=None, help="device sample rate (default: device's)")
