@@ -21,9 +21,8 @@ def test_a_remembered_store_model_is_what_the_engine_runs(qtbot, client):
     store.update(vocoder_weights="seedframe-vocoder")
     w = _window(qtbot, client, store)
     try:
-        snap = wait_engine(
-            client, lambda s: s.settings.get("vocoder_weights", "").endswith("seedframe.safetensors")
-        )
+        wanted = "vocos_seedframe.safetensors"
+        snap = wait_engine(client, lambda s: s.settings.get("vocoder_weights", "").endswith(wanted))
         assert snap.settings["codec_weights"] != "bundled"  # the fixture's tiny codec stays
         assert store.value.vocoder_weights == "seedframe-vocoder"
         assert "seedframe-vocoder" in w.view.chain.vocoder_weights.text()
