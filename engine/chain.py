@@ -11,10 +11,14 @@ Reference codecs for A/B comparison are chains of their own
   the frame (10 or 20 ms).
 - ``mulaw``, ``alaw``: G.711, 8 kHz narrowband, 64 kbit/s; ``mulaw@128`` /
   ``alaw@128`` compand the 16 kHz samples directly (128 kbit/s).
+- ``amrwb@KBPS``, ``speex@KBPS``, ``codec2@KBPS``: the classic speech codecs
+  at their modes (AMR-WB 6.6..23.85, Speex wideband 3.95..42.2, Codec 2
+  0.7..3.2 kbit/s), through their system libraries.
 
 A reference codec can also feed the vocoder (``opus,vocoder``,
-``opus@12+vocoder``, ``mulaw,vocoder``), to hear what the vocoder makes of
-a conventional codec's output; see :func:`parse_chain` for the syntax.
+``opus@12+vocoder``, ``mulaw,vocoder``, ``amrwb@8.85+vocoder``), to hear
+what the vocoder makes of a conventional codec's output; see
+:func:`parse_chain` for the syntax.
 
 ``pghi`` (``pghi@N_FFT/HOP``, default 512/128) is the classical vocoder, the
 DSP floor a trained one must beat: it takes the vocoder's place (``pghi``
@@ -40,11 +44,15 @@ from engine.dsp.reference_stages import (
 from engine.models.errors import CheckpointError
 from engine.stage import SAMPLE_RATE, HopStage
 
-CHAINS = ("dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "pghi")
+CHAINS = (
+    "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
+    "speex@9.8", "codec2@3.2", "pghi",
+)  # fmt: skip
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec) or a reference "
-    "codec (opus[@KBPS][/10ms], mulaw, alaw) and VOCODER is vocoder or the classical "
+    "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
+    "VOCODER is vocoder or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'"
 )
 

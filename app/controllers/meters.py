@@ -129,7 +129,7 @@ def budget_ms(name: str, s: Snapshot) -> float:
     if "vocoder" in name:  # a vocoder step, alone or fused after a codec: one chunk of audio
         frame_ms = s.settings.get("vocoder_frame_ms") or 20.0
         return frame_ms * float(s.settings.get("chunk") or 1)
-    if name.startswith("codec"):
+    if name.startswith("codec") and not name.startswith("codec2"):  # Codec 2 is not ours
         return s.latency.codec_ms
     block = s.settings.get("device_block") or s.settings.get("block")
     rate = s.settings.get("rate")

@@ -16,9 +16,13 @@ float64 dot product in the same order.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import signal
+
+if TYPE_CHECKING:
+    from engine.dsp.framed_stage import FrameCodec
 
 TAPS = 97
 GROUP_DELAY = (TAPS - 1) // 2  # 48 samples at 16 kHz
@@ -67,3 +71,34 @@ def zero_stuff(x8k: np.ndarray) -> np.ndarray:
     up = np.zeros(2 * len(x8k), dtype=np.float64)
     up[0::2] = 2.0 * np.asarray(x8k, np.float64)
     return up
+
+
+class NarrowbandFrames:
+    """An 8 kHz frame codec run on 16 kHz frames: decimate, code, interpolate.
+
+    The same filters as G.711's narrowband path, so the round trip lags by
+    the codec's delay (doubled, at 16 kHz) plus :data:`ROUND_TRIP_DELAY`.
+    """
+
+    def __init__(self, codec: FrameCodec) -> None:
+        self.codec = codec
+        self.frame_size = 2 * codec.frame_size
+        self.delay = 2 * codec.delay + ROUND_TRIP_DELAY
+        self._down = CausalFir()
+        self._up = CausalFir()
+
+    @property
+    def bitrate_bps(self) -> float:
+        """The 8 kHz codec's rate."""
+        return self.codec.bitrate_bps
+
+    def roundtrip(self, frame: np.ndarray) -> np.ndarray:
+        """One ``(frame_size,)`` 16 kHz frame through the codec at 8 kHz."""
+        coded = self.codec.roundtrip(decimate_phase0(self._down(frame)).astype(np.float32))
+        return self._up(zero_stuff(coded)).astype(np.float32)
+
+    def reset(self) -> None:
+        """Fresh codec and filter histories."""
+        self.codec.reset()
+        self._down.reset()
+        self._up.reset()

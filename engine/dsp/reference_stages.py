@@ -7,6 +7,14 @@
 - ``mulaw``, ``alaw``: G.711 proper, 8 kHz narrowband, 64 kbit/s
   (``mulaw@64`` is the same). ``mulaw@128`` / ``alaw@128`` compand every
   16 kHz sample instead (wideband, 128 kbit/s).
+- ``amrwb@KBPS``: AMR-WB at one of its nine modes (6.6 ... 23.85 kbit/s;
+  ``amrwb`` is 12.65), 20 ms frames (:mod:`engine.dsp.amrwb_codec`).
+- ``speex@KBPS``: Speex wideband at the quality whose rate is nearest KBPS
+  (3.95 ... 42.2 kbit/s; ``speex`` is 9.8); the name becomes the real rate
+  (``speex@10`` -> ``speex@9.8``) (:mod:`engine.dsp.speex_codec`).
+- ``codec2@KBPS``: Codec 2 at one of its modes (3.2, 2.4, 1.6, 1.4, 1.3, 1.2,
+  0.7 kbit/s; ``codec2`` is 3.2), 8 kHz narrowband inside the 16 kHz chain
+  (:mod:`engine.dsp.codec2_codec`).
 - ``pghi``: not a codec but the DSP floor of the vocoder (it stands where
   the vocoder does in a chain: ``codec+pghi``). The vocoder's causal log-mel,
   its filterbank's pseudo-inverse, RTPGHI phase (:mod:`engine.dsp.pghi_stage`);
@@ -15,6 +23,9 @@
 :func:`parse_reference` normalises a name (``"opus"`` ->
 ``"opus@18.7/20ms"``) and rejects malformed ones with a ``ValueError`` that
 shows the syntax; :func:`build_reference` makes a fresh stage from it.
+The classic codecs (AMR-WB, Speex, Codec 2) need system libraries;
+:func:`unavailable_reason` says in one line why one cannot run here (the
+name still parses, so a chooser can show it greyed out with that reason).
 :data:`OPUS_LADDER` names the Opus rates a codec is compared against
 (``opus-ladder`` in a list of chains, see :func:`expand_groups`).
 """
@@ -27,7 +38,7 @@ from collections.abc import Iterable
 from engine.dsp.opus_codec import CODEC_BITRATE_BPS
 from engine.stage import HopStage
 
-REFERENCE_CODECS = ("opus", "mulaw", "alaw")
+REFERENCE_CODECS = ("opus", "mulaw", "alaw", "amrwb", "speex", "codec2")
 #: Reference stages that take the vocoder's place in a chain.
 REFERENCE_VOCODERS = ("pghi",)
 DEFAULT_OPUS_KBPS = CODEC_BITRATE_BPS / 1000
@@ -39,12 +50,16 @@ OPUS_LADDER = tuple(f"opus@{k:g}" for k in OPUS_LADDER_KBPS)
 CHAIN_GROUPS = {"opus-ladder": OPUS_LADDER}
 SYNTAX = (
     "opus[@KBPS][/10ms|/20ms] (KBPS 6..32), mulaw[@64|@128], alaw[@64|@128], "
+    "amrwb[@KBPS] (6.6, 8.85, 12.65, 14.25, 15.85, 18.25, 19.85, 23.05, 23.85), "
+    "speex[@KBPS] (wideband, 3.95..42.2, nearest quality), "
+    "codec2[@KBPS] (3.2, 2.4, 1.6, 1.4, 1.3, 1.2, 0.7), "
     "pghi[@N_FFT/HOP] (N_FFT 256..2048, a power of two; N_FFT/16 <= HOP <= N_FFT/2)"
 )
 
 _OPUS = re.compile(r"opus(?:@(?P<kbps>\d+(?:\.\d+)?)k?)?(?:/(?P<ms>\d+)ms)?")
 _G711 = re.compile(r"(?P<law>mulaw|alaw)(?:@(?P<kbps>\d+)k?)?")
 _PGHI = re.compile(r"pghi(?:@(?P<n_fft>\d+)/(?P<hop>\d+))?")
+_CLASSIC = re.compile(r"(?P<family>amrwb|speex|codec2)(?:@(?P<kbps>\d+(?:\.\d+)?)k?)?")
 
 
 def is_reference(name: str) -> bool:
@@ -75,6 +90,10 @@ def parse_reference(name: str) -> str:
     if m := _PGHI.fullmatch(key):
         n_fft, hop = _pghi_geometry(name, m["n_fft"], m["hop"])
         return f"pghi@{n_fft}/{hop}"
+    if m := _CLASSIC.fullmatch(key):
+        from engine.dsp import classic_codecs
+
+        return classic_codecs.normalise(m["family"], m["kbps"], name)
     raise ValueError(f"malformed reference stage '{name}'; syntax: {SYNTAX}")
 
 
@@ -108,6 +127,10 @@ def expand_groups(names: Iterable[str]) -> list[str]:
 def build_reference(name: str) -> HopStage:
     """A fresh streaming stage for a reference stage name (see the module docstring)."""
     key = parse_reference(name)
+    if _CLASSIC.fullmatch(key):
+        from engine.dsp import classic_codecs
+
+        return classic_codecs.build(key)
     if m := _PGHI.fullmatch(key):
         from engine.dsp.pghi_stage import PghiStage
 
@@ -121,3 +144,18 @@ def build_reference(name: str) -> HopStage:
 
     law, kbps = key.split("@")
     return G711Stage(law, narrowband_8k=kbps == "64")
+
+
+def unavailable_reason(chain: str) -> str | None:
+    """Why a chain's reference codec cannot run here (a missing library), or None.
+
+    Only the classic codecs' system libraries are checked (Opus comes with
+    the Python packages); a malformed name is the parser's business.
+    """
+    from engine.dsp import classic_codecs
+
+    for stage in re.split(r"[,+]", chain.strip().lower()):
+        if m := _CLASSIC.fullmatch(stage.strip()):
+            if reason := classic_codecs.unavailable_reason(m["family"]):
+                return reason
+    return None
