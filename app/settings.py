@@ -48,7 +48,12 @@ AB_TAPS = (
     "opus@24/20ms",
     "mulaw@64",
     "alaw@64",
+    "amrwb@8.85",
+    "amrwb@12.65",
+    "speex@9.8",
+    "codec2@3.2",
     "opus@9.3/20ms+vocoder",
+    "amrwb@8.85+vocoder",
     "pghi@512/128",
     "codec+pghi@512/128",
 )

@@ -31,6 +31,7 @@ from app.settings_store import SettingsStore
 from app.views.lab_view import PLOT_METRICS, LabView
 from app.worker import Worker
 from engine.audio.player import PairPlayer
+from engine.dsp.reference_stages import unavailable_reason
 from engine.evaluate import (
     METRIC_DIGITS,
     METRICS,
@@ -126,6 +127,11 @@ class LabController(QObject):
             chains = self.chains()
         except ValueError as exc:
             self.view.set_chain_error(str(exc))
+            self.view.run.setEnabled(False)
+            return
+        missing = next((r for c in chains if (r := unavailable_reason(c))), None)
+        if missing:
+            self.view.set_chain_error(missing)
             self.view.run.setEnabled(False)
             return
         self.view.set_chain_error("" if chains else "Pick at least one chain.")

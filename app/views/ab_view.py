@@ -1,7 +1,9 @@
 """The large A/B control: what the listener hears, with keyboard shortcuts.
 
 Slots A and B each hold a tap, chosen from a list (our models, Opus at
-several bitrates, G.711, Opus into the vocoder); Space flips between them.
+several bitrates, G.711, AMR-WB, Speex, Codec 2, a reference codec into the
+vocoder); Space flips between them. A tap whose codec library is missing
+here is listed greyed out, its reason as the tooltip.
 The four big buttons (keys 1-4) are quick choices among our own taps.
 """
 
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import AB_TAPS, SLOTS, TAPS
 from engine.audio.taps import check_tap, tap_stages
+from engine.dsp.reference_stages import unavailable_reason
 
 TAP_LABELS = {
     "dry": "Dry",
@@ -31,6 +34,7 @@ TAP_LABELS = {
     "codec+vocoder": "Codec + vocoder",
 }
 _G711 = {"mulaw": "μ-law", "alaw": "A-law"}
+_CLASSIC = {"amrwb": "AMR-WB", "speex": "Speex-WB", "codec2": "Codec 2"}
 #: The classical vocoder's default geometry goes unsaid in labels.
 _PGHI_DEFAULT = "pghi@512/128"
 
@@ -51,9 +55,19 @@ def _stage_label(kind: str) -> str:
     if kind.split("@")[0] in _G711:
         law, kbps = kind.split("@")
         return _G711[law] + ("" if kbps == "64" else " 16 kHz")
+    if kind.split("@")[0] in _CLASSIC:
+        family, kbps = kind.split("@")
+        return f"{_CLASSIC[family]} {kbps} kbit/s"
     if kind.startswith("pghi@"):
         return "classical vocoder" + ("" if kind == _PGHI_DEFAULT else f" {kind[5:]}")
     return kind
+
+
+def mark_unavailable(combo: QComboBox, index: int, reason: str) -> None:
+    """Grey out one entry of a chooser (it cannot be picked) and say why in its tooltip."""
+    combo.setItemText(index, f"{combo.itemText(index)} (unavailable)")
+    combo.setItemData(index, f"unavailable: {reason}", Qt.ItemDataRole.ToolTipRole)
+    combo.model().item(index).setEnabled(False)
 
 
 class ABView(QGroupBox):
@@ -112,6 +126,8 @@ class ABView(QGroupBox):
         combo.setToolTip(f"What slot {slot} holds (Space flips between A and B)")
         for tap in AB_TAPS:
             combo.addItem(tap_label(tap), tap)
+            if reason := unavailable_reason(tap):
+                mark_unavailable(combo, combo.count() - 1, reason)
         combo.activated.connect(
             lambda i, s=slot, c=combo: self.slot_assigned.emit(s, c.itemData(i))
         )

@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.plot_base import Plot
-from engine.dsp.reference_stages import OPUS_LADDER
+from engine.dsp.reference_stages import OPUS_LADDER, unavailable_reason
 
 #: Chains offered as check boxes: (chain name for ``evaluate``, label).
 CHAIN_CHOICES = (
@@ -54,6 +54,12 @@ CHAIN_CHOICES = (
     ("opus@24", "Opus 24 kbps"),
     ("mulaw", "G.711 μ-law"),
     ("alaw", "G.711 A-law"),
+    ("amrwb@6.6", "AMR-WB 6.6 kbps"),
+    ("amrwb@8.85", "AMR-WB 8.85 kbps"),
+    ("amrwb@12.65", "AMR-WB 12.65 kbps"),
+    ("speex@9.8", "Speex-WB 9.8 kbps"),
+    ("codec2@3.2", "Codec 2 3.2 kbps"),
+    ("codec2@1.2", "Codec 2 1.2 kbps"),
     ("pghi", "Classical vocoder (PGHI)"),
     ("codec+pghi", "Codec + classical vocoder"),
 )
@@ -156,10 +162,17 @@ class LabView(QWidget):
         box = QGroupBox("Chains")
         grid = QGridLayout(box)
         self.chain_boxes: dict[str, QCheckBox] = {}
+        #: Chains whose codec library is missing here: name -> why (their boxes stay greyed out).
+        self.unavailable: dict[str, str] = {}
         for i, (name, label) in enumerate(CHAIN_CHOICES):
             cb = QCheckBox(label)
             cb.setChecked(name in DEFAULT_CHAINS)
             cb.setToolTip(f"evaluate chain “{name}”")
+            if reason := unavailable_reason(name):
+                self.unavailable[name] = reason
+                cb.setChecked(False)
+                cb.setEnabled(False)
+                cb.setToolTip(f"unavailable: {reason}")
             cb.toggled.connect(self.chains_changed)
             self.chain_boxes[name] = cb
             grid.addWidget(cb, i // 2, i % 2)
@@ -305,8 +318,8 @@ class LabView(QWidget):
         self.cancel.setEnabled(running)
         for w in (self.add_files, self.add_folder, self.remove, self.clear, self.more_chains):
             w.setEnabled(not running)
-        for cb in self.chain_boxes.values():
-            cb.setEnabled(not running)
+        for name, cb in self.chain_boxes.items():
+            cb.setEnabled(not running and name not in self.unavailable)
 
     def set_progress(self, done: int, total: int) -> None:
         """Progress in utterances scored."""
