@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from engine.audiofile import read_mono_16k
@@ -24,6 +24,10 @@ AMRWB = [f"amrwb@{k:g}" for k in amrwb_codec.MODES_KBPS]
 SPEEX = [f"speex@{k:g}" for k in speex_codec.QUALITY_KBPS]
 CODEC2 = [f"codec2@{k:g}" for k in codec2_codec.MODES]
 ALL = AMRWB + SPEEX + CODEC2
+#: Whether Codec 2's shared random generator could be made per codec here (x86-64 builds).
+CODEC2_REPRODUCIBLE = (
+    codec2_codec.unavailable_reason() is None and codec2_codec.Codec2Codec(3.2).reproducible
+)
 #: Modes whose PESQ-WB must rise, in order of rate, within each family.
 LADDERS = {
     "amrwb": ("amrwb@6.6", "amrwb@8.85", "amrwb@12.65", "amrwb@23.05"),
@@ -165,6 +169,7 @@ def test_quality_rises_with_the_mode(speech, family):
     blocks=st.lists(st.integers(1, 900), min_size=1, max_size=5),
 )
 def test_stream_equals_offline_delayed_by_latency(speech, name, start, blocks):
+    assume(CODEC2_REPRODUCIBLE or not name.startswith("codec2"))
     x = speech[start : start + 9000]
     stage = build_reference(name)
     y = stream(stage, x, blocks)
@@ -174,18 +179,18 @@ def test_stream_equals_offline_delayed_by_latency(speech, name, start, blocks):
 
 def test_reset_returns_to_a_fresh_codec(speech):
     x = speech[8000:20000]
-    for name in ("amrwb@12.65", "speex@9.8", "codec2@1.2"):
+    for name in ("amrwb@12.65", "speex@9.8", "codec2@1.2")[: 3 if CODEC2_REPRODUCIBLE else 2]:
         stage = build_reference(name)
         first = stage.process(x)
         stage.reset()
         np.testing.assert_array_equal(stage.process(x), first)
 
 
+@pytest.mark.skipif(not CODEC2_REPRODUCIBLE, reason="codec2_rand's state not found here")
 def test_codec2_instances_do_not_share_their_random_phases(speech):
     # The library's one random generator is swapped per codec: two codecs
     # interleaved decode as each would alone (unvoiced frames use it).
     solo = codec2_codec.Codec2Codec(3.2)
-    assert solo.reproducible
     frames = speech[: 2 * 16000 : 2].reshape(-1, 160)
     alone = [solo.roundtrip(f) for f in frames]
     a, b = codec2_codec.Codec2Codec(3.2), codec2_codec.Codec2Codec(3.2)
