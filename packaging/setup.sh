@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   python3 python3-venv libportaudio2 jackd2 xvfb espeak-ng sox libopus0 libsndfile1
+  libvo-amrwbenc0 libopencore-amrwb0 libspeex1 libcodec2-1.0
   libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4
   libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0
   libxcb-image0 libxcb-xkb1 libfontconfig1 libdbus-1-3

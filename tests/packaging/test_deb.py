@@ -96,7 +96,8 @@ def installed(deb):
 
 def test_control_file_declares_the_system_libraries(deb):
     depends = _run(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
-    for lib in ("libportaudio2", "libopus0", "libxcb-cursor0", "libc6"):
+    classic_codecs = ("libvo-amrwbenc0", "libopencore-amrwb0", "libspeex1", "libcodec2-1.0")
+    for lib in ("libportaudio2", "libopus0", "libxcb-cursor0", "libc6", *classic_codecs):
         assert lib in depends
     assert "libgtk" not in depends  # the GTK theme plugin is left out
 
@@ -146,6 +147,19 @@ def test_installed_process_matches_the_checkout(installed, tmp_path):
     assert rate == 16_000 and y.shape == r.shape == (24_000,)
     assert np.isfinite(y).all() and np.sqrt(np.mean(y**2)) > 1e-3
     np.testing.assert_allclose(y, r, atol=2 / 32768)
+
+
+@pytest.mark.parametrize("chain", ["amrwb@8.85", "speex@9.8", "codec2@3.2"])
+def test_installed_app_runs_the_classic_codecs(installed, tmp_path, chain):
+    # The frozen app finds the system libraries the package depends on.
+    src = tmp_path / "in.wav"
+    _voice(src, rate=16_000, seconds=0.5)
+    out = tmp_path / "out.wav"
+    args = ["streamvox", "process", str(src), str(out), "--chain", chain]
+    done = _run(args, cwd=tmp_path, env=_outside_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    y, _ = sf.read(out, dtype="float32")
+    assert np.sqrt(np.mean(y**2)) > 1e-3
 
 
 def test_dpkg_r_removes_everything(installed):
