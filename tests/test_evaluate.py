@@ -193,3 +193,30 @@ def test_help_shows_percent_signs_once(capsys):
         main(["evaluate", "--help"])
     text = capsys.readouterr().out
     assert "95% confidence" in " ".join(text.split()) and "%%" not in text
+
+
+def test_an_output_with_its_own_phase_is_aligned_on_its_envelope():
+    """A vocoder keeps the sound, not the waveform: its lag comes from the energy envelope."""
+    from engine.evaluate import measure_lag
+
+    rng = np.random.default_rng(3)
+    t = np.arange(32000) / 16000
+    bursts = (np.sin(2 * np.pi * 3 * t) > 0.3).astype(float)  # syllable-like on/off
+    x = bursts * rng.standard_normal(t.size)
+    delay = 512
+    y = np.concatenate([np.zeros(delay), bursts * rng.standard_normal(t.size)])  # new "phase"
+    lag, kind = measure_lag(x, y, 2000)
+    assert kind == "envelope" and abs(lag - delay) <= 80  # within 5 ms
+    same, kind = measure_lag(x, np.concatenate([np.zeros(delay), x]), 2000)
+    assert kind == "waveform" and same == delay
+
+
+def test_envelope_lags_get_five_ms_waveform_lags_one():
+    def rows(lag, kind):
+        return [
+            UtteranceResult("vocoder", f"u{i}.wav", 1.0, 2.0, 0.9, 0.0, 0.5, 32.0, lag, 0.1, kind)
+            for i in range(10)
+        ]
+
+    assert lags_agree(rows(35.0, "envelope")) and not lags_agree(rows(38.0, "envelope"))
+    assert not lags_agree(rows(35.0, "waveform"))

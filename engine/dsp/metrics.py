@@ -85,6 +85,30 @@ def find_delay(ref: np.ndarray, out: np.ndarray, max_lag: int) -> int:
     return int(np.argmax(np.abs(corr[: max_lag + 1])))
 
 
+def waveform_match(ref: np.ndarray, out: np.ndarray, lag: int) -> float:
+    """Normalised correlation of ``out[n + lag]`` with ``ref[n]`` (1: same waveform)."""
+    n = min(len(ref), len(out) - lag)
+    a, b = ref[:n], out[lag : lag + n]
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return abs(float(np.dot(a, b))) / norm if norm > 0 else 0.0
+
+
+def envelope_delay(ref: np.ndarray, out: np.ndarray, max_lag: int, window: int = 80) -> int:
+    """Lag (samples, 0..max_lag) at which ``out``'s energy envelope best matches ``ref``'s.
+
+    For outputs that keep the sound but not the waveform (a vocoder makes
+    its own phase), the waveform cross-correlation means nothing; the 5 ms
+    RMS envelopes of speech still line up within a few milliseconds.
+    """
+    kernel = np.ones(window) / window
+
+    def env(x: np.ndarray) -> np.ndarray:
+        e = np.sqrt(np.convolve(np.square(x.astype(np.float64)), kernel, mode="same"))
+        return e - e.mean()
+
+    return find_delay(env(ref), env(out), max_lag)
+
+
 def mean_ci95(values: list[float]) -> tuple[float, float]:
     """Mean and half-width of the 95% confidence interval (Student t); NaNs dropped."""
     from scipy import stats
