@@ -10,6 +10,7 @@ import soxr
 from engine import chain as chain_mod
 from engine.chain import Chain, build_stages
 from engine.cli import main
+from engine.dsp import metrics
 
 RATE_IN = 44_100
 
@@ -68,9 +69,10 @@ def test_streamed_chain_equals_offline_chain():
     c = Chain(build_stages("codec,vocoder", chunk=4))
     streamed = c.run_aligned(x, 333)
     np.testing.assert_allclose(streamed, c.offline(x), atol=1e-4)
-    # codec hop + its learned delay, vocoder chunk + its trained output delay, less
-    # what running the two fused saves (engine.series_stage: 80 samples at 4 frames)
-    assert c.latency == 240 + 7 + 4 * 320 + 704 - 80  # codec hop + its learned delay 7
+    # codec hop + its learned delay 7, vocoder chunk (4 frames of 128) + its trained
+    # output delay 384, less what running the two fused saves (engine.series_stage:
+    # 16 samples here, where the hops 240 and 512 line up)
+    assert c.latency == 240 + 7 + 4 * 128 + 384 - 16
 
 
 def test_write_original_for_comparison(tmp_path):
@@ -169,7 +171,11 @@ def test_fast_default_path_stays_close_to_the_reference_models(tmp_path):
         outs[precision] = sf.read(out, dtype="float32")[0]
     ref, fast = outs["reference"], outs["int8"]
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((ref - fast) ** 2))
-    assert 25 < snr < 200  # close (int8 Vocos), yet really a different inference path
+    assert snr < 200  # really a different inference path...
+    # ...that sounds the same: a vocoder's phase drifts with tiny changes on a steady
+    # sweep (waveform SNR 9.8 dB with the default vocoder), its spectrum does not
+    # (log-mel L1 0.026 here, 0.46 between the vocoder's output and its input)
+    assert metrics.log_mel_l1(ref, fast) < 0.05
 
 
 def test_output_equal_to_input_is_refused_and_the_input_kept(tmp_path, capsys):
