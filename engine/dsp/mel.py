@@ -28,6 +28,18 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOG_STEP = math.log(6.4) / 27.0
 
 
+def periodic_hann(n_fft: int) -> torch.Tensor:
+    """``torch.hann_window(n_fft, periodic=True)`` (float32), on the default device.
+
+    It is computed on the CPU and then moved: on the ``meta`` device (the size
+    check of :mod:`engine.models.file_limits`) torch would build it through its
+    Python decompositions, which import ``torch._dynamo``, left out of the
+    frozen app. Moving to ``meta`` keeps the shape and drops the values.
+    """
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device="cpu")
+    return window.to(torch.get_default_device())
+
+
 def hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
     """Slaney (Auditory Toolbox) mel value of each frequency in Hz."""
     hz = np.asarray(hz, dtype=np.float64)
@@ -105,9 +117,9 @@ class CausalLogMel(nn.Module):
         self.context = n_fft - hop
         f_max = sample_rate / 2 if f_max is None else f_max
         fb = slaney_mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max)
-        self.register_buffer("fb_t", torch.from_numpy(fb).t().contiguous(), persistent=False)
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
-        self.register_buffer("window", window, persistent=False)
+        fb_t = torch.from_numpy(fb).t().contiguous().to(torch.get_default_device())
+        self.register_buffer("fb_t", fb_t, persistent=False)
+        self.register_buffer("window", periodic_hann(n_fft), persistent=False)
 
     def frames_to_mel(self, padded: torch.Tensor) -> torch.Tensor:
         """Log-mel of every full frame of ``padded: (B, L_p)`` -> ``(B, n_mels, T)``.

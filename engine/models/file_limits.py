@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from engine.models.errors import CheckpointError
 
@@ -46,9 +47,53 @@ _SAFETENSORS_DTYPES = {
 
 
 def meta_state(build: Callable[[], nn.Module]) -> dict[str, torch.Tensor]:
-    """The state dict ``build()`` would have, on the meta device: shapes, no memory."""
-    with torch.device("meta"):
+    """The state dict ``build()`` would have, on the meta device: shapes, no memory.
+
+    Only ops with native meta kernels may run here. Others (``torch.eye``,
+    ``torch.hann_window``, elementwise maths, ``normal_``) fall back to torch's
+    Python decompositions, which import ``torch._dynamo`` -- left out of the
+    frozen app, where they fail. So the modules build their fixed buffers
+    without them (:func:`engine.dsp.mel.periodic_hann`, ``IdentityKernel``),
+    and parameter initialisers, which only draw values that meta tensors do
+    not have, are skipped (:class:`_NoInitOnMeta`).
+    """
+    with torch.device("meta"), _NoInitOnMeta():
         return build().state_dict()
+
+
+#: In-place random fills a module constructor may call directly on a parameter.
+_RANDOM_FILLS = frozenset(
+    {
+        torch.Tensor.normal_,
+        torch.Tensor.uniform_,
+        torch.Tensor.bernoulli_,
+        torch.Tensor.cauchy_,
+        torch.Tensor.exponential_,
+        torch.Tensor.geometric_,
+        torch.Tensor.log_normal_,
+        torch.Tensor.random_,
+    }
+)
+
+
+class _NoInitOnMeta(TorchFunctionMode):
+    """``torch.nn.init.*`` and random fills leave a meta tensor as it is.
+
+    A meta tensor has a shape and no values, so there is nothing to draw; on
+    the meta device some initialisers (``normal_``, ``trunc_normal_``) would
+    otherwise go through torch's Python decompositions (see :func:`meta_state`).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")  # nn.init passes it by keyword
+        if (
+            isinstance(target, torch.Tensor)
+            and target.is_meta
+            and (getattr(func, "__module__", None) == "torch.nn.init" or func in _RANDOM_FILLS)
+        ):
+            return target
+        return func(*args, **kwargs)
 
 
 def check_model_size(path: str | Path | None, state: Mapping[str, torch.Tensor]) -> None:

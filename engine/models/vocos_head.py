@@ -23,6 +23,7 @@ import math
 import torch
 from torch import nn
 
+from engine.dsp.mel import periodic_hann
 from engine.dsp.mel_prior import log_prior, prior_matrix
 from engine.models.vocos_config import VocosConfig
 
@@ -34,7 +35,12 @@ class IdentityKernel(nn.Module):
 
     def __init__(self, n_fft: int) -> None:
         super().__init__()
-        self.register_buffer("weight", torch.eye(n_fft).unsqueeze(1))
+        # zeros + a filled diagonal, not torch.eye: on the meta device (the size
+        # check of engine.models.file_limits) eye goes through torch's Python
+        # decompositions, which import torch._dynamo (not in the frozen app).
+        weight = torch.zeros(n_fft, 1, n_fft)
+        weight[:, 0, :].diagonal().fill_(1.0)
+        self.register_buffer("weight", weight)
 
 
 class OverlapAdd(nn.Module):
@@ -75,8 +81,7 @@ class StreamingISTFT(nn.Module):
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         self.n_fft = n_fft
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32)
-        self.register_buffer("window", window, persistent=False)
+        self.register_buffer("window", periodic_hann(n_fft), persistent=False)
         self.overlap_add = OverlapAdd(n_fft, hop)
 
     def forward(self, spec: torch.Tensor, tail: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,7 +106,7 @@ class ISTFTHead(nn.Module):
         self.use_prior = config.mag_prior
         if self.use_prior:
             matrix = prior_matrix(config.sample_rate, config.n_fft, config.hop, config.n_mels)
-            self.register_buffer("prior", matrix, persistent=False)
+            self.register_buffer("prior", matrix.to(torch.get_default_device()), persistent=False)
 
     def spectrum(
         self, hidden: torch.Tensor, mel: torch.Tensor | None = None
