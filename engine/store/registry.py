@@ -103,33 +103,35 @@ DEFAULT_ENTRIES: tuple[ModelEntry, ...] = (
         kind="vocoder",
         format=FORMAT_STREAMVOX,
         filename=resources.DEFAULT_VOCODER_WEIGHTS.name,
-        description="Streaming Vocos trained by streamvox (bundled, works offline)",
+        description="Streaming Vocos trained by streamvox: 8 ms mel frames (hop 128, n_fft "
+        "512), amplitude prior, 24 ms output delay; the best quality of the bundled "
+        "vocoders (bundled, works offline)",
         licence="MIT (streamvox)",
         source="bundled with streamvox",
         bundled=resources.DEFAULT_VOCODER_WEIGHTS,
     ),
     ModelEntry(
-        name="lowdelay-vocoder",
+        name="lowlatency-vocoder",
         kind="vocoder",
         format=FORMAT_STREAMVOX,
-        filename=resources.LOW_DELAY_VOCODER_WEIGHTS.name,
-        description="Streaming Vocos trained by streamvox with one frame (20 ms) of output "
-        "delay instead of 44 ms: 24 ms less latency than default-vocoder, lower quality; bundled",
+        filename=resources.LOW_LATENCY_VOCODER_WEIGHTS.name,
+        description="Streaming Vocos trained by streamvox like default-vocoder but with 8 ms "
+        "of output delay: 16 ms less latency, lower quality; bundled",
         licence="MIT (streamvox)",
         source="bundled with streamvox",
-        bundled=resources.LOW_DELAY_VOCODER_WEIGHTS,
+        bundled=resources.LOW_LATENCY_VOCODER_WEIGHTS,
     ),
     ModelEntry(
-        name="shortframe-vocoder",
+        name="seedframe-vocoder",
         kind="vocoder",
         format=FORMAT_STREAMVOX,
-        filename=resources.SHORT_FRAME_VOCODER_WEIGHTS.name,
-        description="Streaming Vocos trained by streamvox on 8 ms mel frames (hop 128, n_fft "
-        "512) with 8 ms of output delay: the lowest latency (a chunk step is 8 ms, not 20), "
-        "the lowest quality; bundled",
+        filename=resources.SEED_FRAME_VOCODER_WEIGHTS.name,
+        description="Streaming Vocos trained by streamvox in the seed's geometry (20 ms "
+        "frames: hop 320, n_fft 1024) with 44 ms output delay, no amplitude prior: "
+        "comparable with the seed's checkpoints; bundled",
         licence="MIT (streamvox)",
         source="bundled with streamvox",
-        bundled=resources.SHORT_FRAME_VOCODER_WEIGHTS,
+        bundled=resources.SEED_FRAME_VOCODER_WEIGHTS,
     ),
     ModelEntry(
         name="streaming-vocos",

@@ -45,11 +45,11 @@ def test_live_chain_matches_offline(chain, factory, rig):
     live_equals_offline(chain, factory, rig)
 
 
-def test_the_short_frame_vocoder_runs_live_as_offline(rig):
+def test_the_seed_frame_vocoder_runs_live_as_offline(rig):
     from engine import resources
 
-    factory = ModelStageFactory(vocoder_weights=str(resources.SHORT_FRAME_VOCODER_WEIGHTS))
-    assert factory("vocoder", 2).hop == 2 * 128
+    factory = ModelStageFactory(vocoder_weights=str(resources.SEED_FRAME_VOCODER_WEIGHTS))
+    assert factory("vocoder", 2).hop == 2 * 320
     live_equals_offline("codec,vocoder", factory, rig)
 
 

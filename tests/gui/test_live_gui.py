@@ -252,7 +252,7 @@ def test_a_vocoder_with_shorter_frames_relabels_the_chunk_control(
     assert "200 ms" in window.view.chain.chunk_label.text()
     # When the 8 ms-frame vocoder is picked in the Models dialog
     dialog = window.open_models()
-    dialog.select_name("shortframe-vocoder")
+    dialog.select_name("lowlatency-vocoder")
     dialog.use_button.click()
     # Then the engine runs it, and the chunk control says what a frame is now worth
     wait_engine(client, lambda s: s.settings.get("vocoder_frame_ms") == 8.0, timeout=30)

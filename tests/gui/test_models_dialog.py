@@ -57,15 +57,15 @@ def test_bundled_rows_cannot_be_removed(qtbot):
     assert dialog.download_button.isEnabled() and not dialog.use_button.isEnabled()
 
 
-def test_the_low_delay_vocoder_is_offered_ready_to_use(qtbot):
+def test_the_low_latency_vocoder_is_offered_ready_to_use(qtbot):
     dialog = make_dialog(qtbot)
-    dialog.select_name("lowdelay-vocoder")
+    dialog.select_name("lowlatency-vocoder")
     info = dialog.selected()
     assert info is not None and info.kind == "vocoder" and info.available
-    assert "24 ms less latency" in info.description
+    assert "16 ms less latency" in info.description
     with qtbot.waitSignal(dialog.use_requested) as used:
         dialog.use_button.click()
-    assert used.args == ["vocoder", "lowdelay-vocoder"]
+    assert used.args == ["vocoder", "lowlatency-vocoder"]
 
 
 def test_broken_cache_folder_is_shown_as_broken_and_can_be_removed(qtbot):

@@ -128,8 +128,8 @@ def test_default_registry_listing_without_network(
     for name in (
         "default-codec",
         "default-vocoder",
-        "lowdelay-vocoder",
-        "shortframe-vocoder",
+        "lowlatency-vocoder",
+        "seedframe-vocoder",
         "streaming-vocos",
         "seed-codec",
     ):
