@@ -28,11 +28,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_l1")
 METRIC_DIGITS = {"pesq_wb": 2, "stoi": 3, "si_sdr": 1, "mel_l1": 3}  # decimals shown in reports
 LAG_SEARCH = 4000  # samples beyond the declared latency searched by cross-correlation
-#: Normalised waveform correlation above which the output kept the input's waveform
-#: (codecs: 0.6-1.0 measured; vocoders, which make their own phase: below 0.3)
-WAVEFORM_KEPT = 0.5
-#: How far a measured lag may be from the declared latency, by how it was measured
-LAG_TOLERANCE_MS = {"waveform": 1.0, "envelope": 5.0}
+#: How far an envelope lag may be from the declared latency (a waveform lag: 1 ms)
+ENVELOPE_TOLERANCE_MS = 5.0
 #: Shortest file scored: PESQ needs a quarter of a second.
 MIN_SECONDS = 0.25
 #: File names of the reports in the ``--out`` folder.
@@ -53,9 +50,9 @@ class UtteranceResult:
     declared_latency_ms: float
     measured_lag_ms: float
     rtf: float
-    #: "waveform" (cross-correlation of the signals) or "envelope" (of their 5 ms
-    #: energy envelopes: for outputs, such as a vocoder's, that make their own phase)
-    lag_from: str = "waveform"
+    #: Lag of the 5 ms energy envelopes: where outputs that make their own phase
+    #: (vocoders, Codec 2) line up; their waveform lag means nothing
+    envelope_lag_ms: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -70,6 +67,8 @@ class ChainSummary:
     latency_ms: float
     rtf: float
     alignment_ok: bool
+    #: how: "waveform" (within 1 ms), "envelope" (within 5 ms) or "NO"
+    alignment_by: str = "waveform"
 
 
 def collect_files(items: Iterable[str | Path]) -> list[Path]:
@@ -166,7 +165,8 @@ def run_utterance(
     raw = _stream_raw(chain, x, block)
     elapsed = time.perf_counter() - t0
     lat = chain.latency
-    lag, lag_from = measure_lag(x, raw, lat + LAG_SEARCH)
+    lag = metrics.find_delay(x, raw, lat + LAG_SEARCH)
+    envelope_lag = metrics.envelope_delay(x, raw, lat + LAG_SEARCH)
     y = raw[lat : lat + len(x)]
     seconds = len(x) / SAMPLE_RATE
     result = UtteranceResult(
@@ -180,17 +180,9 @@ def run_utterance(
         declared_latency_ms=1000 * lat / SAMPLE_RATE,
         measured_lag_ms=1000 * lag / SAMPLE_RATE,
         rtf=elapsed / seconds,
-        lag_from=lag_from,
+        envelope_lag_ms=1000 * envelope_lag / SAMPLE_RATE,
     )
     return result, y
-
-
-def measure_lag(x: np.ndarray, raw: np.ndarray, max_lag: int) -> tuple[int, str]:
-    """Where the output lines up with the input, and from what (see ``lag_from``)."""
-    lag = metrics.find_delay(x, raw, max_lag)
-    if metrics.waveform_match(x, raw, lag) >= WAVEFORM_KEPT:
-        return lag, "waveform"
-    return metrics.envelope_delay(x, raw, max_lag), "envelope"
 
 
 def evaluate(
@@ -246,22 +238,45 @@ def _check(cancel: threading.Event | None) -> None:
         raise EvaluationCancelled("evaluation cancelled")
 
 
-def lags_agree(rows: Sequence[UtteranceResult]) -> bool:
-    """True when the measured lags confirm the declared latency.
+def lags_agree(rows: Sequence[UtteranceResult], tolerance_ms: float = 1.0) -> bool:
+    """True when the measured (waveform) lags confirm the declared latency.
 
     A lossy codec's cross-correlation peak can sit a sample or so off on a
     few badly coded utterances, so at least 90% of the utterances (and so
-    the median) must lie within the tolerance of how their lag was measured
-    (``LAG_TOLERANCE_MS``: 1 ms on the waveform, 5 ms on the envelope); a
-    wrongly declared latency moves them all. Only rows whose output
-    resembles the input (STOI > 0.5) count.
+    the median) must lie within ``tolerance_ms``; a wrongly declared
+    latency moves them all. Only rows whose output resembles the input
+    (STOI > 0.5) count.
     """
-    ok = [
-        abs(r.measured_lag_ms - r.declared_latency_ms) <= LAG_TOLERANCE_MS[r.lag_from]
-        for r in rows
-        if not math.isnan(r.stoi) and r.stoi > 0.5
-    ]
-    return not ok or float(np.mean(ok)) >= 0.9
+    return _mostly(rows, lambda r: abs(r.measured_lag_ms - r.declared_latency_ms) <= tolerance_ms)
+
+
+def alignment(rows: Sequence[UtteranceResult]) -> str:
+    """``"waveform"`` (lags within 1 ms), ``"envelope"`` (within 5 ms) or ``"NO"``.
+
+    An output that makes its own phase (a vocoder) cannot be aligned on its
+    waveform; its energy envelope still says whether the declared latency
+    is right to within a few milliseconds. A row counts as aligned on the
+    envelope if either of its lags is close enough.
+    """
+    if lags_agree(rows):
+        return "waveform"
+    if _mostly(rows, _envelope_ok):
+        return "envelope"
+    return "NO"
+
+
+def _envelope_ok(r: UtteranceResult) -> bool:
+    off = min(
+        abs(r.measured_lag_ms - r.declared_latency_ms),
+        abs(r.envelope_lag_ms - r.declared_latency_ms),
+    )
+    return off <= ENVELOPE_TOLERANCE_MS
+
+
+def _mostly(rows: Sequence[UtteranceResult], ok: Callable[[UtteranceResult], bool]) -> bool:
+    """At least 90% of the rows that resemble the input (STOI > 0.5) pass ``ok``."""
+    passed = [ok(r) for r in rows if not math.isnan(r.stoi) and r.stoi > 0.5]
+    return not passed or float(np.mean(passed)) >= 0.9
 
 
 def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> ChainSummary:
@@ -269,7 +284,7 @@ def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> Chain
     means, ci = {}, {}
     for m in METRICS:
         means[m], ci[m] = metrics.mean_ci95([getattr(r, m) for r in rows])
-    aligned = lags_agree(rows)
+    aligned = alignment(rows)
     return ChainSummary(
         chain=name,
         n=len(rows),
@@ -278,8 +293,14 @@ def summarize(name: str, chain: Chain, rows: Sequence[UtteranceResult]) -> Chain
         bitrate_kbps=chain_bitrate_kbps(chain),
         latency_ms=1000 * chain.latency / SAMPLE_RATE,
         rtf=float(np.median([r.rtf for r in rows])),
-        alignment_ok=aligned,
+        alignment_ok=aligned != "NO",
+        alignment_by=aligned,
     )
+
+
+def alignment_text(s: ChainSummary) -> str:
+    """The report's ``aligned`` cell: ``yes``, ``yes (envelope)`` or ``NO``."""
+    return {"waveform": "yes", "envelope": "yes (envelope)"}.get(s.alignment_by, "NO")
 
 
 def format_mean_ci(mean: float, half: float, digits: int) -> str:
@@ -302,7 +323,7 @@ def markdown_table(summaries: Sequence[ChainSummary]) -> str:
         cells = [format_mean_ci(s.means[m], s.ci95[m], METRIC_DIGITS[m]) for m in METRICS]
         lines.append(
             f"| {s.chain} | {s.n} | {' | '.join(cells)} | {s.bitrate_kbps:.1f} "
-            f"| {s.latency_ms:.1f} | {s.rtf:.3f} | {'yes' if s.alignment_ok else 'NO'} |"
+            f"| {s.latency_ms:.1f} | {s.rtf:.3f} | {alignment_text(s)} |"
         )
     return head + "\n".join(lines) + "\n"
 

@@ -12,6 +12,7 @@ from engine.commands.evaluate import DEFAULT_CHAINS
 from engine.dsp import metrics
 from engine.evaluate import (
     UtteranceResult,
+    alignment,
     chain_bitrate_kbps,
     lags_agree,
     score_utterance,
@@ -195,28 +196,29 @@ def test_help_shows_percent_signs_once(capsys):
     assert "95% confidence" in " ".join(text.split()) and "%%" not in text
 
 
-def test_an_output_with_its_own_phase_is_aligned_on_its_envelope():
-    """A vocoder keeps the sound, not the waveform: its lag comes from the energy envelope."""
-    from engine.evaluate import measure_lag
-
+def test_an_output_with_its_own_phase_lines_up_on_its_envelope():
+    """A vocoder keeps the sound, not the waveform: its energy envelope gives the lag."""
     rng = np.random.default_rng(3)
     t = np.arange(32000) / 16000
     bursts = (np.sin(2 * np.pi * 3 * t) > 0.3).astype(float)  # syllable-like on/off
     x = bursts * rng.standard_normal(t.size)
     delay = 512
     y = np.concatenate([np.zeros(delay), bursts * rng.standard_normal(t.size)])  # new "phase"
-    lag, kind = measure_lag(x, y, 2000)
-    assert kind == "envelope" and abs(lag - delay) <= 80  # within 5 ms
-    same, kind = measure_lag(x, np.concatenate([np.zeros(delay), x]), 2000)
-    assert kind == "waveform" and same == delay
+    assert abs(metrics.envelope_delay(x, y, 2000) - delay) <= 80  # within 5 ms
+    assert abs(metrics.find_delay(x, y, 2000) - delay) > 16  # the waveform cannot tell
 
 
-def test_envelope_lags_get_five_ms_waveform_lags_one():
-    def rows(lag, kind):
-        return [
-            UtteranceResult("vocoder", f"u{i}.wav", 1.0, 2.0, 0.9, 0.0, 0.5, 32.0, lag, 0.1, kind)
-            for i in range(10)
-        ]
+def _env_rows(waveform_lag, envelope_lag, declared=32.0):
+    return [
+        UtteranceResult(
+            "vocoder", f"u{i}.wav", 1.0, 2.0, 0.9, 0.0, 0.5, declared, waveform_lag, 0.1,
+            envelope_lag,
+        )
+        for i in range(10)
+    ]
 
-    assert lags_agree(rows(35.0, "envelope")) and not lags_agree(rows(38.0, "envelope"))
-    assert not lags_agree(rows(35.0, "waveform"))
+
+def test_alignment_says_how_it_was_confirmed():
+    assert alignment(_env_rows(32.0, 40.0)) == "waveform"  # the waveform lines up
+    assert alignment(_env_rows(55.0, 35.0)) == "envelope"  # only the envelope, within 5 ms
+    assert alignment(_env_rows(55.0, 38.0)) == "NO"  # 6 ms off

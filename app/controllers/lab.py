@@ -38,6 +38,7 @@ from engine.evaluate import (
     ChainSummary,
     EvaluationCancelled,
     UtteranceResult,
+    alignment_text,
     collect_files,
     format_mean_ci,
 )
@@ -353,7 +354,7 @@ def summary_row(s: ChainSummary, key: tuple[str, str] | None) -> Row:
     metric_texts = [format_mean_ci(s.means[m], s.ci95[m], METRIC_DIGITS[m]) for m in METRICS]
     texts = [s.chain, "", str(s.n), *metric_texts]
     texts += [f"{s.bitrate_kbps:.1f}", f"{s.latency_ms:.1f}", f"{s.rtf:.3f}"]
-    texts.append("yes" if s.alignment_ok else "NO")
+    texts.append(alignment_text(s))
     values: list[float | None] = [None, None, float(s.n), *(s.means[m] for m in METRICS)]
     values += [s.bitrate_kbps, s.latency_ms, s.rtf, None]
     return texts, values, key

@@ -85,14 +85,6 @@ def find_delay(ref: np.ndarray, out: np.ndarray, max_lag: int) -> int:
     return int(np.argmax(np.abs(corr[: max_lag + 1])))
 
 
-def waveform_match(ref: np.ndarray, out: np.ndarray, lag: int) -> float:
-    """Normalised correlation of ``out[n + lag]`` with ``ref[n]`` (1: same waveform)."""
-    n = min(len(ref), len(out) - lag)
-    a, b = ref[:n], out[lag : lag + n]
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return abs(float(np.dot(a, b))) / norm if norm > 0 else 0.0
-
-
 def envelope_delay(ref: np.ndarray, out: np.ndarray, max_lag: int, window: int = 80) -> int:
     """Lag (samples, 0..max_lag) at which ``out``'s energy envelope best matches ``ref``'s.
 
