@@ -53,7 +53,7 @@ def test_the_bundled_default_is_the_default_vocoder_entry():
     default = load_vocoder_model(None)
     named = load_vocoder_model("default-vocoder")
     assert default.config == named.config
-    assert VocosStage(default, DEFAULT_CHUNK).latency == 128 + 384  # 32 ms at chunk 1
+    assert VocosStage(default, DEFAULT_CHUNK).latency == 2 * 128 + 384  # 40 ms at chunk 2
 
 
 @pytest.mark.parametrize("name", BUNDLED)

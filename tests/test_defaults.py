@@ -1,7 +1,7 @@
 """The documented defaults: one vocoder chunk everywhere, the best measured chain.
 
 README ("The desktop app", "Commands"): the app and every command start on
-codec+vocoder with the default vocoder (8 ms frames) at chunk 1.
+codec+vocoder with the default vocoder (8 ms frames) at chunk 2.
 """
 
 import pytest
@@ -12,8 +12,8 @@ from engine.chain import DEFAULT_CHUNK
 from engine.cli import build_parser
 
 
-def test_one_default_chunk_of_one_frame():
-    assert DEFAULT_CHUNK == 1
+def test_one_default_chunk_of_two_frames():
+    assert DEFAULT_CHUNK == 2
     assert Settings().chunk == DEFAULT_CHUNK
     assert Start().chunk == DEFAULT_CHUNK
 
