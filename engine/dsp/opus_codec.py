@@ -118,6 +118,7 @@ class OpusCodec:
         self._enc.dtx = 0
         self._dec = lib.Decoder(OPUS_RATE, 1)
         self.lookahead: int = int(self._enc.lookahead)
+        self.delay = self.lookahead  # the FrameCodec name (engine.dsp.framed_stage)
         self.bytes_sent = 0
         self.frames = 0
         self.last_bandwidth_hz = 0
