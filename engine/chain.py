@@ -3,6 +3,10 @@
 The same chain object serves the offline ``process`` command, ``evaluate``
 and the live engine, so what is heard live is what is measured offline.
 
+``codec`` streams the codec in the mode its weights were trained for;
+``codec@oas`` (overlap-save, 18.7 kbit/s) and ``codec@reuse`` (token reuse,
+9.33 kbit/s) choose one (:mod:`engine.models.codec_stage`).
+
 Reference codecs for A/B comparison are chains of their own
 (:mod:`engine.dsp.reference_stages`):
 
@@ -48,9 +52,13 @@ CHAINS = (
     "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
     "speex@9.8", "codec2@3.2", "pghi",
 )  # fmt: skip
+#: The codec's stream modes (``engine.models.tiny_codec.CODEC_STREAMS``, named
+#: here so that parsing a chain name does not import torch).
+CODEC_STREAMS = ("oas", "reuse")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
-    "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec) or a reference "
+    "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
+    "of its weights; codec@oas or codec@reuse to choose) or a reference "
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
     "VOCODER is vocoder or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'"
@@ -94,6 +102,12 @@ def _is_vocoder(stage: str) -> bool:
 def _stage_name(name: str, text: str) -> str:
     """One stage's normalised name; ValueError naming the whole chain otherwise."""
     if name in ("codec", "vocoder"):
+        return name
+    if name.startswith("codec@"):
+        if name[len("codec@") :] not in CODEC_STREAMS:
+            raise ValueError(
+                f"unknown codec stream mode in '{text}': codec@{'|codec@'.join(CODEC_STREAMS)}"
+            )
         return name
     if is_reference(name):
         return parse_reference(name)
@@ -164,10 +178,11 @@ def build_stages(
     fast = precision != "reference"
     stages: list[HopStage] = []
     for name in parse_chain(chain):
-        if name == "codec":
+        if name == "codec" or name.startswith("codec@"):
             from engine.models.codec_stage import CodecStage
 
-            stages.append(CodecStage(load_codec_model(codec_weights), fast=fast))
+            stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
+            stages.append(CodecStage(load_codec_model(codec_weights), fast=fast, stream=stream))
         elif is_reference(name):
             stages.append(build_reference(name))
         else:

@@ -14,9 +14,10 @@ codebook within a frame.
 
 ``mode`` says what a hop carries. ``overlap-save`` (0, today's codec stage):
 all the tokens of the hop's whole window (40 for the seed), so the file
-holds 18.7 kbit/s x duration plus the header. ``new-frames`` (1) is reserved
-for a codec that sends only the tokens of each hop's new samples (20); the
-format reads it, this version of streamvox cannot decode it yet.
+holds 18.7 kbit/s x duration plus the header. ``new-frames`` (1, the codec
+stage's token-reuse mode): only the tokens of each hop's new samples (20 for
+the seed's geometry, 9.33 kbit/s); the decoder rebuilds its window from the
+previous hop's tokens (:mod:`engine.models.codec_stage`).
 
 No torch here: :mod:`engine.token_stream` turns audio into tokens and back.
 """
@@ -36,6 +37,7 @@ MAGIC = b"SVXT"
 VERSION = 1
 MODES = {0: "overlap-save", 1: "new-frames"}
 MODE_OVERLAP_SAVE = 0
+MODE_NEW_FRAMES = 1
 FINGERPRINT_BYTES = 8
 _FIELDS = struct.Struct("<4sBBIHHBHB8sQII")
 _CRC = struct.Struct("<I")

@@ -18,7 +18,17 @@ import numpy as np
 
 from engine.models.codec_stage import CodecStage
 from engine.models.tiny_codec import TinyTransformerCodec
-from engine.token_file import FINGERPRINT_BYTES, MODE_OVERLAP_SAVE, TokenFileError, TokenHeader
+from engine.token_file import (
+    FINGERPRINT_BYTES,
+    MODE_NEW_FRAMES,
+    MODE_OVERLAP_SAVE,
+    TokenFileError,
+    TokenHeader,
+)
+
+#: The file's ``mode`` field for each codec stream mode, and back.
+FILE_MODES = {"oas": MODE_OVERLAP_SAVE, "reuse": MODE_NEW_FRAMES}
+STREAMS = {mode: stream for stream, mode in FILE_MODES.items()}
 
 
 def weights_fingerprint(model: TinyTransformerCodec) -> bytes:
@@ -28,7 +38,8 @@ def weights_fingerprint(model: TinyTransformerCodec) -> bytes:
     saved as a seed ``.pt`` or as safetensors decode alike and match.
     """
     h = hashlib.sha256()
-    config = {k: v for k, v in model.config.to_dict().items() if k != "dropout"}
+    # the stream mode is the header's own field: any weights decode in either mode
+    config = {k: v for k, v in model.config.to_dict().items() if k not in ("dropout", "stream")}
     info = getattr(model, "checkpoint_info", None) or {}
     meta = {"config": config, "output_delay": int(info.get("output_delay_samples", 0))}
     h.update(json.dumps(meta, sort_keys=True).encode())
@@ -48,7 +59,7 @@ def header_for(stage: CodecStage, samples: int) -> TokenHeader:
     """The header of a file of ``samples`` samples coded by ``stage``."""
     cfg = stage.model.config
     return TokenHeader(
-        mode=MODE_OVERLAP_SAVE,
+        mode=FILE_MODES[stage.stream],
         sample_rate=stage.sample_rate,
         hop=stage.hop,
         window=stage.window,
@@ -97,8 +108,10 @@ def check_weights(header: TokenHeader, model: TinyTransformerCodec, path: str) -
 def check_fits(header: TokenHeader, stage: CodecStage, path: str) -> None:
     """:class:`TokenFileError` unless ``stage`` (its weights, its mode) can decode the file."""
     check_weights(header, stage.model, path)
-    if header.mode != MODE_OVERLAP_SAVE:
-        raise TokenFileError(path, f"mode {header.mode_name} cannot be decoded by this streamvox")
+    if header.mode != FILE_MODES[stage.stream]:
+        raise TokenFileError(
+            path, f"mode {header.mode_name} does not fit a {stage.stream} codec stage"
+        )
     want = header_for(stage, header.sample_count)
     for field in ("sample_rate", "hop", "window", "codebooks", "tokens_per_hop", "bits_per_token"):
         got, need = getattr(header, field), getattr(want, field)
@@ -110,3 +123,10 @@ def check_fits(header: TokenHeader, stage: CodecStage, path: str) -> None:
             f"corrupt: {header.hop_count} hops for {header.sample_count} samples "
             f"(expected {want.hop_count})",
         )
+
+
+def stream_of(header: TokenHeader, path: str) -> str:
+    """The codec stage's stream mode that decodes ``header``'s tokens."""
+    if header.mode not in STREAMS:
+        raise TokenFileError(path, f"mode {header.mode_name} cannot be decoded by this streamvox")
+    return STREAMS[header.mode]

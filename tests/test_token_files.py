@@ -136,7 +136,7 @@ def with_header_crc(fields: bytes) -> bytes:
         (lambda d, wav: patched(d, 30, d[30] ^ 1), "corrupt: the header does not match"),
         (lambda d, wav: patched(d, len(d) - 5, d[-5] ^ 8), "corrupt: the token data"),
         (lambda d, wav: d + b"\0", "corrupt: 1 bytes after the last hop"),
-        (lambda d, wav: with_header_crc(patched(d, 5, 1)[:42]) + d[46:], "mode new-frames"),
+        (lambda d, wav: with_header_crc(patched(d, 5, 1)[:42]) + d[46:], "tokens_per_hop 40 does"),
         (lambda d, wav: with_header_crc(patched(d, 5, 9)[:42]) + d[46:], "unknown mode 9"),
     ],
     ids=(

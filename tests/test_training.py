@@ -204,10 +204,12 @@ def _vocos_cfg(train_dir: Path, noise_dir: Path) -> dict:
     return cfg
 
 
-@pytest.mark.parametrize("make", ["codec", "vocos"])
+@pytest.mark.parametrize("make", ["codec", "codec_reuse", "vocos"])
 def test_a_few_steps_lower_the_validation_loss(corpus, tmp_path, make):
-    cfg = _codec_cfg(*corpus) if make == "codec" else _vocos_cfg(*corpus)
-    trainer = (CodecTrainer if make == "codec" else VocosTrainer)(cfg, tmp_path)
+    cfg = _codec_cfg(*corpus) if make.startswith("codec") else _vocos_cfg(*corpus)
+    if make == "codec_reuse":
+        cfg["model"]["stream"] = "reuse"
+    trainer = (CodecTrainer if make.startswith("codec") else VocosTrainer)(cfg, tmp_path)
     before = trainer.run_validation()["val_loss"]
     metrics = [trainer.train_step() for _ in range(25)]
     after = trainer.run_validation()["val_loss"]
@@ -244,6 +246,27 @@ def test_resume_gives_identical_next_step(corpus, tmp_path, make):
     for p, q in zip(b.model.parameters(), expected_params, strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     assert (tmp_path / "log.csv").read_text().count("\n") >= 2
+
+
+def test_reuse_training_decodes_each_window_from_the_previous_hops_sent_frames(corpus, tmp_path):
+    """Window k's decoder input is the sent (last) frames of windows k-1 and k, as live."""
+    cfg = _codec_cfg(*corpus)
+    cfg["model"]["stream"] = "reuse"
+    trainer = CodecTrainer(cfg, tmp_path / "run")
+    x = trainer.val_batch[:2]  # (2, 240 * 5): 4 windows, the first only context
+    with torch.no_grad():
+        y, out, windows = trainer.forward_segments(x)
+        assert y.shape == (2, 3, 480) and windows.shape == (2, 3, 480)
+        assert out.codes.shape == (2 * 4, 2, 10)  # only the 10 sent frames are quantised
+        sent = out.codes.reshape(2, 4, 2, 10)
+        for k in range(1, 4):
+            codes = torch.cat([sent[:, k - 1], sent[:, k]], dim=2)
+            torch.testing.assert_close(trainer.model.decode(codes), y[:, k - 1])
+    from engine.models.codec_checkpoint import load_codec
+
+    trainer.run(steps=1)
+    path = trainer.export(tmp_path / "reuse.safetensors", source="last.pt")
+    assert load_codec(path).config.stream == "reuse"
 
 
 def test_codec_export_loads_back_with_its_config(corpus, tmp_path):

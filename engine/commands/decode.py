@@ -44,14 +44,14 @@ def _run(args: argparse.Namespace) -> int:
     from engine.chain import load_codec_model
     from engine.models.codec_stage import CodecStage
     from engine.token_file import read_token_file
-    from engine.token_stream import check_fits, check_weights, decode_signal
+    from engine.token_stream import check_fits, check_weights, decode_signal, stream_of
 
     check_writable(args.output)
     header, tokens = read_token_file(args.input)
     model = load_codec_model(args.codec_weights)
     check_weights(header, model, str(args.input))  # before the slow fast-path set-up
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(model, fast=True)
+    stage = CodecStage(model, fast=True, stream=stream_of(header, str(args.input)))
     check_fits(header, stage, str(args.input))
     clipped = write_audio(args.output, decode_signal(stage, tokens, header.sample_count))
     print(f"audio duration:   {header.sample_count / SAMPLE_RATE:.3f} s")

@@ -21,14 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Read IN (any rate/channels soundfile reads), convert to 16 kHz mono and write "
             "the codec's token stream to OUT.svx: a versioned header, then every hop's tokens "
-            "bit-packed (overlap-save: all 40 tokens of each window, 18.7 kbit/s for the "
-            "seed's geometry). 'streamvox decode' turns it back into exactly what "
-            "'streamvox process IN OUT --chain codec' writes."
+            "bit-packed, in the stream mode the weights were trained for (overlap-save: all 40 "
+            "tokens of each window, 18.7 kbit/s for the seed's geometry; reuse: the 20 tokens "
+            "of each hop's new samples, 9.33 kbit/s). 'streamvox decode' turns it back into "
+            "exactly what 'streamvox process IN OUT --chain codec' writes."
         ),
     )
     p.add_argument("input", type=Path, metavar="IN")
     p.add_argument("output", type=Path, metavar="OUT.svx")
     p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    p.add_argument(
+        "--stream",
+        choices=("oas", "reuse"),
+        default=None,
+        help="stream mode (default: the one the weights were trained for; the header records it)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)
 
@@ -57,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(load_codec_model(args.codec_weights), fast=True)
+    stage = CodecStage(load_codec_model(args.codec_weights), fast=True, stream=args.stream)
     x = audio.samples
     header = header_for(stage, len(x))
     size = write_token_file(args.output, header, encode_signal(stage, x))

@@ -29,6 +29,18 @@ decoder needs all 40 of them (20 latent frames x 2 codebooks, 7 bits each):
 40 x 7 bits / 15 ms = 18.67 kbit/s, twice what the 20 frames of the new
 samples alone would take. :attr:`CodecStage.bitrate_bps` derives this from
 the model's config.
+
+Token reuse (``stream="reuse"``, 9.33 kbit/s): the encoder still sees the
+whole window, but each hop sends only the last ``hop / 24`` = 10 frames of
+its tokens, those of the new samples. The decoder's window is the frames it
+received in the previous hop(s) plus the new ones, so the first half of the
+decoded window comes from tokens the encoder chose for the previous window.
+Offline form: ``sent[k] = encode(window_k)[:, -10:]``, ``sent[-1]`` = the
+frames sent for a window of silence (the zeros that precede a stream), and
+``step k: w = decode(concat(sent[k-1], sent[k]))``, keeping ``w[C:]`` as in
+OaS. Weights trained this way record ``stream: "reuse"`` in their config and
+the stage follows it; any weights can be run in either mode on request
+(``CodecStage(model, stream=...)``, the chain name ``codec@reuse``).
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ import torch
 
 from engine.dsp.start_gate import StartGate
 from engine.models.fast_codec import FastCodec
-from engine.models.tiny_codec import TinyTransformerCodec
+from engine.models.tiny_codec import TinyTransformerCodec, check_stream
 from engine.stage import HopStage
 from engine.token_stats import TokenCounter
 
@@ -56,9 +68,14 @@ class CodecStage(HopStage):
 
     name = "codec"
 
-    def __init__(self, model: TinyTransformerCodec, fast: bool = False) -> None:
+    def __init__(
+        self, model: TinyTransformerCodec, fast: bool = False, stream: str | None = None
+    ) -> None:
         cfg = model.config
         super().__init__(cfg.hop)
+        self.stream = cfg.stream if stream is None else stream
+        check_stream(cfg, self.stream)
+        self.frames_sent = cfg.frames_per_hop if self.stream == "reuse" else cfg.frames_per_window
         self.model = model.eval()
         self.model_delay = output_delay(model)
         # What the codec emits before its first input sample is a start-up transient.
@@ -76,6 +93,9 @@ class CodecStage(HopStage):
                 )
             self.fast = FastCodec.from_model(model)
             self.fast.warmup()
+        # reuse mode: the frames received before this hop's (start: those of silence)
+        self._start_history = self._silence_history()
+        self._history = self._start_history.copy()
         # what the decoder receives, counted for the GUI's token view (see step)
         self.token_counter = TokenCounter(
             cfg.n_codebooks,
@@ -85,16 +105,21 @@ class CodecStage(HopStage):
             cfg.bits_per_token,
         )
 
+    def _silence_history(self) -> np.ndarray:
+        """Reuse mode's frames before the first hop (see :func:`silence_frames`); empty in OaS."""
+        if self.stream != "reuse":
+            return np.zeros((self.model.config.n_codebooks, 0), dtype=np.int64)
+        return silence_frames(self.model).numpy()
+
     @property
     def tokens_per_hop(self) -> int:
-        """Tokens the decoder must receive each hop (40 for the seed).
+        """Tokens the decoder must receive each hop (40 for the seed in OaS, 20 in reuse).
 
         Overlap-save decodes every window from that window's own tokens, so
-        each hop needs all of them (codebooks x latent frames per window),
-        not only the frames of the ``hop`` new samples.
+        each hop needs all of them (codebooks x latent frames per window);
+        reuse mode sends only the frames of the ``hop`` new samples.
         """
-        cfg = self.model.config
-        return cfg.n_codebooks * cfg.frames_per_window
+        return self.model.config.n_codebooks * self.frames_sent
 
     @property
     def tokens_per_second(self) -> float:
@@ -121,31 +146,43 @@ class CodecStage(HopStage):
         return self.decode_hop(codes)
 
     def encode_hop(self, hop_in: np.ndarray) -> np.ndarray:
-        """Shift ``hop`` new samples into the window; its tokens ``(n_codebooks, frames)``.
+        """Shift ``hop`` new samples into the window; the tokens sent ``(n_codebooks, frames)``.
 
-        These are all the decoder receives (see :attr:`tokens_per_hop`); a
-        sender runs this, a receiver :meth:`decode_hop`.
+        These are all the decoder receives (see :attr:`tokens_per_hop`): the
+        window's in OaS, its last :attr:`frames_sent` in reuse mode. A sender
+        runs this, a receiver :meth:`decode_hop`.
         """
         buf = self._buf
         buf[: self.context] = buf[self.hop :]
         buf[self.context :] = hop_in
+        return self._encode_window(self._buf_t)[:, -self.frames_sent :]
+
+    def _encode_window(self, window: torch.Tensor) -> np.ndarray:
+        """``(1, window)`` audio -> codes ``(n_codebooks, frames_per_window)``."""
         if self.fast is not None:
-            return self.fast.encode(self._buf_t)[0].numpy()
+            return self.fast.encode(window)[0].numpy()
         with torch.inference_mode():
-            return self.model.encode(self._buf_t.to(self._device))[0].cpu().numpy()
+            return self.model.encode(window.to(self._device))[0].cpu().numpy()
 
     def decode_hop(self, codes: np.ndarray) -> np.ndarray:
-        """One window's tokens ``(n_codebooks, frames)`` -> the hop's ``hop`` output samples."""
-        c = torch.from_numpy(np.asarray(codes, dtype=np.int64)).unsqueeze(0)
+        """One hop's received tokens ``(n_codebooks, frames)`` -> its ``hop`` output samples."""
+        codes = np.asarray(codes, dtype=np.int64)
+        if self.stream == "reuse":
+            codes = np.concatenate([self._history, codes], axis=1)
+            self._history = codes[:, self.frames_sent :]
+        return self._gate(self._decode_window(torch.from_numpy(codes).unsqueeze(0))[0].numpy())
+
+    def _decode_window(self, codes: torch.Tensor) -> torch.Tensor:
+        """Window codes ``(B, n_codebooks, frames_per_window)`` -> kept samples ``(B, hop)``."""
         if self.fast is not None:
-            return self._gate(self.fast.decode(c)[0].numpy())
+            return self.fast.decode(codes)
         with torch.inference_mode():
-            y = self.model.decode(c.to(self._device))
-        return self._gate(y[0, self.context :].cpu().numpy())
+            return self.model.decode(codes.to(self._device))[:, self.context :].cpu()
 
     def reset_state(self) -> None:
         """Forget the context (back to the zeros that precede a stream)."""
         self._buf.fill(0.0)
+        self._history = self._start_history.copy()
         self._gate.reset()
         self.token_counter.reset()
 
@@ -171,6 +208,8 @@ class CodecStage(HopStage):
         xp = np.zeros(self.context + steps * self.hop, dtype=np.float32)
         xp[self.context : self.context + n] = x
         windows = torch.from_numpy(xp).unfold(0, self.window, self.hop)
+        if self.stream == "reuse":
+            return self._offline_reuse(windows)[:n]
         y = np.empty((steps, self.hop), dtype=np.float32)
         if self.fast is not None:
             for s, w in enumerate(windows):
@@ -183,9 +222,49 @@ class CodecStage(HopStage):
                 y[s : s + OFFLINE_BATCH] = self.model.decode(codes)[:, self.context :].cpu()
         return y.reshape(-1)[:n]
 
+    def _offline_reuse(self, windows: torch.Tensor) -> np.ndarray:
+        """Reuse mode on OaS windows ``(steps, window)`` (see the module docstring)."""
+        n = self.frames_sent
+        sent = [self._encode_window(w.reshape(1, -1).clone())[:, -n:] for w in windows]
+        sent_t = torch.from_numpy(np.stack(sent))[None]
+        codes = reuse_windows(sent_t, torch.from_numpy(self._start_history))[0]
+        if self.fast is not None:  # one window at a time, exactly as step() decodes
+            return torch.cat([self._decode_window(c[None]) for c in codes]).reshape(-1).numpy()
+        parts = [self._decode_window(c) for c in torch.split(codes, OFFLINE_BATCH)]
+        return torch.cat(parts).reshape(-1).numpy()
+
     def _encode_one(self, window: torch.Tensor) -> torch.Tensor:
         """One window (window,) -> codes (1, n_codebooks, T), as :meth:`step` computes them."""
         return self.model.encode(window.reshape(1, -1).clone().to(self._device))
+
+
+def silence_frames(model: TinyTransformerCodec) -> torch.Tensor:
+    """The frames a reuse decoder holds before the first hop: what silence would have sent.
+
+    ``(n_codebooks, frames_per_window - frames_per_hop)`` int64: the last
+    ``frames_per_hop`` frames of the tokens of an all-zero window, repeated.
+    The zeros that precede a stream in OaS, as tokens; both ends derive
+    them from the weights, so they are never transmitted.
+    """
+    cfg = model.config
+    with torch.inference_mode():
+        codes = model.encode(torch.zeros(1, cfg.window, device=next(model.parameters()).device))
+    sent = codes[0, :, -cfg.frames_per_hop :].cpu()
+    return sent.repeat(1, cfg.frames_per_window // cfg.frames_per_hop - 1)
+
+
+def reuse_windows(sent: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+    """Each hop's decoder window in reuse mode, from the frames sent.
+
+    ``sent (B, steps, n_codebooks, n)`` (hop ``k``'s ``n`` frames), ``start
+    (n_codebooks, m)`` (:func:`silence_frames`) -> ``(B, steps, n_codebooks,
+    m + n)``: hop ``k`` decodes the last ``m + n`` frames received by then.
+    """
+    b, steps, n_cb, n = sent.shape
+    frames = sent.permute(0, 2, 1, 3).reshape(b, n_cb, steps * n)
+    frames = torch.cat([start.to(sent.dtype).expand(b, -1, -1), frames], dim=2)
+    span = start.shape[1] + n
+    return frames.unfold(2, span, n).permute(0, 2, 1, 3)
 
 
 def output_delay(model: TinyTransformerCodec) -> int:

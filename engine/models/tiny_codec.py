@@ -31,6 +31,9 @@ from torch import nn
 DECODER_OUT_CHANNELS = 16
 #: Encoder channels saturate at this width (the seed's ``min(64, base * 2**i)``).
 ENCODER_MAX_CHANNELS = 64
+#: How a codec can be streamed (see :class:`CodecConfig`).
+STREAM_MODES = ("oas", "reuse")
+
 #: Largest value each size may take: far beyond any codec of this kind (the
 #: seed: d_model 128, 4 blocks, 2 x 128 codes, 480-sample windows), small
 #: enough that hostile metadata cannot ask for gigabytes field by field; the
@@ -61,6 +64,12 @@ class CodecConfig:
     ``output_padding=False`` reproduces the seed decoder (457 samples from 20
     frames, zero-padded to 480); ``True`` gives exactly ``frames * 24``.
     ``dropout`` only matters in training (the seed used 0.1).
+
+    ``stream`` is how the weights were trained to be streamed (see
+    :mod:`engine.models.codec_stage`): ``"oas"`` (the seed's overlap-save,
+    every window decoded from its own tokens) or ``"reuse"`` (each hop sends
+    only the tokens of its ``hop`` new samples; the decoder's window is the
+    previous hops' tokens plus the new ones).
     """
 
     enc_base: int = 16
@@ -77,6 +86,7 @@ class CodecConfig:
     hop: int = 240
     output_padding: bool = False
     dropout: float = 0.1
+    stream: str = "oas"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strides", tuple(self.strides))
@@ -107,6 +117,7 @@ class CodecConfig:
             raise ValueError(f"hop ({self.hop}) must not exceed window ({self.window})")
         if not isinstance(self.output_padding, bool):
             raise ValueError(f"output_padding must be a bool, got {self.output_padding!r}")
+        check_stream(self, self.stream)
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
             raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -121,6 +132,16 @@ class CodecConfig:
     def frames_per_window(self) -> int:
         """Latent frames per training window (20 for the seed)."""
         return self.window // self.downsample
+
+    @property
+    def frames_per_hop(self) -> int:
+        """Latent frames of the ``hop`` new samples (10 for the seed)."""
+        return self.hop // self.downsample
+
+    @property
+    def frames_sent_per_hop(self) -> int:
+        """Latent frames a decoder must receive each hop: a window's in OaS, a hop's in reuse."""
+        return self.frames_per_hop if self.stream == "reuse" else self.frames_per_window
 
     @property
     def bits_per_token(self) -> int:
@@ -160,6 +181,17 @@ class CodecConfig:
                 raise ValueError(f"strides must be a list of ints, got {kw['strides']!r}")
             kw["strides"] = tuple(kw["strides"])
         return cls(**kw)
+
+
+def check_stream(cfg: CodecConfig, stream: str) -> None:
+    """ValueError unless a codec of ``cfg`` can be streamed in mode ``stream``."""
+    if stream not in STREAM_MODES:
+        raise ValueError(f"unknown codec stream mode {stream!r}; choose one of {STREAM_MODES}")
+    if stream == "reuse" and (cfg.hop % cfg.downsample or cfg.window % cfg.hop):
+        raise ValueError(
+            f"reuse streaming needs hop ({cfg.hop}) a multiple of {cfg.downsample} "
+            f"and window ({cfg.window}) a multiple of hop"
+        )
 
 
 def _check_positive_int(name: str, value: object, most: int | None = None) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from engine.models.codec_checkpoint import load_codec
-from engine.models.codec_stage import output_delay
+from engine.models.codec_stage import output_delay, reuse_windows, silence_frames
 from engine.models.tiny_codec import TinyTransformerCodec
 
 
@@ -36,6 +36,10 @@ class CodecRoundTrip:
         self.hop = model.config.hop
         self.context = self.window - self.hop
         self.delay = output_delay(model)
+        cfg = model.config
+        self.reuse = cfg.stream == "reuse"
+        self.sent = cfg.frames_per_hop if self.reuse else cfg.frames_per_window
+        self.start = silence_frames(model) if self.reuse else None
 
     @classmethod
     def from_file(cls, path: str) -> CodecRoundTrip:
@@ -44,12 +48,16 @@ class CodecRoundTrip:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Overlap-save encode/decode of every crop; shape and alignment kept."""
+        """The stage's offline form (OaS or reuse) of every crop; shape and alignment kept."""
         batch, length = x.shape
         d = self.delay
         steps = -(-(length + d) // self.hop)
         xp = x.new_zeros(batch, self.context + steps * self.hop)
         xp[:, self.context : self.context + length] = x
         windows = xp.unfold(1, self.window, self.hop).reshape(-1, self.window)
-        decoded = self.model.decode(self.model.encode(windows))[:, self.context :]
+        codes = self.model.encode(windows)
+        if self.reuse:  # each hop decodes the frames received so far (the stage's reuse mode)
+            sent = codes[..., -self.sent :].reshape(batch, steps, codes.shape[1], self.sent)
+            codes = reuse_windows(sent, self.start).reshape(batch * steps, codes.shape[1], -1)
+        decoded = self.model.decode(codes)[:, self.context :]
         return decoded.reshape(batch, steps * self.hop)[:, d : d + length].clone()

@@ -23,6 +23,15 @@ keys and shapes, so seed tooling can still load the weights (it would then
 decode with its own 23-sample gap); the choice is recorded in the checkpoint
 config so our loader rebuilds the same decoder.
 
+Token-reuse streaming (``model.stream = "reuse"``, issue 13): each hop sends
+only the tokens of its 240 new samples (10 latent frames x 2 codebooks,
+9.33 kbit/s) and the decoder's window is the previous hop's sent tokens plus
+the new ones. Training does exactly that: every window is encoded, its last
+10 frames quantised, and window ``k`` is decoded from the sent frames of
+windows ``k - 1`` and ``k``; the first window of a segment only supplies
+context. The encoder gets gradients through both places its tokens are used;
+the commitment loss and the EMA codebooks see only the frames that are sent.
+
 VQ: straight-through estimator with a commitment loss on the encoder; the
 codebooks follow EMA statistics (:mod:`engine.training.vq_ema`); unused codes
 are restarted from random encoder outputs; perplexity and the fraction of
@@ -31,7 +40,6 @@ codes in use are logged per codebook.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
+from engine.models.tiny_codec import CodecConfig, CodecOutput, TinyTransformerCodec
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
@@ -140,13 +148,14 @@ class CodecTrainer(Trainer):
         from engine.models.codec_checkpoint import load_codec
 
         trained = load_codec(path)
-        if trained.config.to_dict() != self.model_config.to_dict():
+        ours = {**self.model_config.to_dict(), "stream": trained.config.stream}
+        if trained.config.to_dict() != ours:  # a codec may be retrained for another stream mode
             raise ValueError(
                 f"{path}: codec config {trained.config} does not fit {self.model_config}"
             )
         self.model.load_state_dict(trained.state_dict())
         c = self.cfg
-        frames = WINDOW // math.prod(self.model_config.strides)  # latent frames per window
+        frames = self.model_config.frames_sent_per_hop  # latent frames quantised per window
         vectors = c["batch_segments"] * c["hops_per_segment"] * frames
         for book in self.codebooks:
             book.adopt(vectors / book.weight.shape[0])
@@ -157,21 +166,42 @@ class CodecTrainer(Trainer):
         d = z_e.shape[1] // len(self.codebooks)
         return z_e[:, i * d : (i + 1) * d].permute(0, 2, 1).reshape(-1, d)
 
-    def forward_segments(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        """Code every OaS window of ``x`` ``(B, 240 (K + 1))``.
+    @property
+    def context_windows(self) -> int:
+        """Windows at a segment's start that only supply tokens (0 in OaS, 1 in reuse)."""
+        return WINDOW // HOP - 1 if self.model_config.stream == "reuse" else 0
 
-        Returns the decoded windows ``(B, K, 480)``, the model output of the
-        flattened batch, and the input windows ``(B, K, 480)``.
+    def forward_segments(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Code every OaS window of ``x`` ``(B, 240 (K + 1))`` as the stream will.
+
+        Returns the decoded windows ``(B, K', 480)`` (``K' = K -``
+        :attr:`context_windows`), the model output (``z_e``, ``codes`` of the
+        sent frames only in reuse mode), and the matching input windows.
         """
         windows = oas_windows(x)
         b, k, _ = windows.shape
-        out = self.model(windows.reshape(b * k, WINDOW))
-        return out.audio.reshape(b, k, WINDOW), out, windows
+        if self.model_config.stream == "oas":
+            out = self.model(windows.reshape(b * k, WINDOW))
+            return out.audio.reshape(b, k, WINDOW), out, windows
+        return self._forward_reuse(windows)
+
+    def _forward_reuse(self, windows: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        """Decode window ``k`` from the sent (last ``hop``) frames of windows ``k - r + 1 .. k``."""
+        b, k, _ = windows.shape
+        n, r = self.model_config.frames_per_hop, WINDOW // HOP
+        z_e = self.model.encode_latent(windows.reshape(b * k, WINDOW))[..., -n:]
+        z_q, codes, commit = self.model.quantize(z_e)
+        d = z_q.shape[1]
+        sent = z_q.reshape(b, k, d, n)
+        dec_in = torch.cat([sent[:, j : k - r + 1 + j] for j in range(r)], dim=-1)
+        audio = self.model.decode_latent(dec_in.reshape(-1, d, r * n))
+        out = CodecOutput(audio, codes, z_e, z_q, commit)
+        return audio.reshape(b, k - r + 1, WINDOW), out, windows[:, r - 1 :]
 
     def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], Any]:
         """Total loss for a batch of segments and its logged parts."""
         y, out, windows = self.forward_segments(x)
-        recon, parts = self.loss(stitch(y), x[:, HOP:])
+        recon, parts = self.loss(stitch(y), x[:, HOP * (1 + self.context_windows) :])
         first = F.l1_loss(y[..., :HOP], windows[..., :HOP])
         commit = F.mse_loss(out.z_e, out.z_q.detach())
         total = recon + self.cfg["first_half_weight"] * first + self.cfg["commit_weight"] * commit
