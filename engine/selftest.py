@@ -10,19 +10,17 @@ everything that still works. The checks:
   live: the output is finite, as long as the input, and equals the chain's
   offline form once the *declared* latency is removed (a wrong latency would
   misalign the two);
-* the GUI can be created: :mod:`app.smoke` in a child process, so that a Qt
-  abort cannot take this process down (and this module never imports Qt).
+* any check a front end adds (``streamvox`` adds that the GUI can be
+  created, in a child process); this module knows no front end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +40,6 @@ CHAINS = ("dry", "codec", "vocoder", "codec+vocoder", "opus", "mulaw", "pghi")
 SIGNAL_SECONDS = 0.6
 BLOCK = 160  # not a multiple of any stage's hop: the FIFOs are exercised
 MAX_OFFLINE_DIFF = 1e-4  # streamed vs offline, same inference path (float rounding only)
-GUI_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -174,61 +171,16 @@ def check_chain(
     return _guarded(f"chain {chain}", check)
 
 
-# -- GUI --------------------------------------------------------------------------------------
-
-
-def gui_command(timeout: float) -> list[str]:
-    """How to start :mod:`app.smoke`; a frozen ``streamvox`` emulates ``-m`` for it."""
-    return [sys.executable, "-m", "app.smoke", "--timeout", f"{timeout:g}"]
-
-
-def check_gui(timeout: float = GUI_TIMEOUT_S) -> CheckResult:
-    """Create the main window offscreen in a child process (no audio is started)."""
-    from engine.audio.host import child_env
-
-    env = child_env()
-    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) and sys.platform == "linux":
-        env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    try:
-        done = subprocess.run(
-            gui_command(timeout),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout + 30.0,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return CheckResult("GUI", False, f"the GUI process could not run: {exc}")
-    lines = done.stdout.strip().splitlines()
-    last = lines[-1] if lines else ""
-    if done.returncode == 0 and last.startswith("OK "):
-        return CheckResult("GUI", True, last[3:])
-    return CheckResult("GUI", False, _gui_failure(done.returncode, last, done.stderr))
-
-
-def _gui_failure(code: int, last: str, stderr: str) -> str:
-    """The child's own FAIL line, or how it died and the end of its stderr."""
-    if last.startswith("FAIL "):
-        return last[5:]
-    if code < 0:
-        why = f"the GUI process was killed by {signal.Signals(-code).name}"
-    else:
-        why = f"the GUI process exited with code {code}"
-    tail = " | ".join(stderr.strip().splitlines()[-3:])
-    return why + (f" (stderr: {tail})" if tail else "")
-
-
 # -- all --------------------------------------------------------------------------------------
 
 
 def run_checks(
     codec_weights: Path | None = None,
     vocoder_weights: Path | None = None,
-    gui: bool = True,
+    extra: Sequence[Callable[[], CheckResult]] = (),
     report: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
-    """Every check in order; ``report`` sees each result as soon as it is known."""
+    """Every check in order, ``extra`` last; ``report`` sees each result as soon as it is known."""
     results: list[CheckResult] = []
 
     def add(result: CheckResult) -> None:
@@ -246,8 +198,8 @@ def run_checks(
             add(CheckResult(f"chain {chain}", False, f"not run: the {broken[0]} did not load"))
         else:
             add(check_chain(chain, codec_weights, vocoder_weights))
-    if gui:
-        add(check_gui())
+    for check in extra:
+        add(check())
     return results
 
 

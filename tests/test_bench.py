@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from engine import cli
+from app import cli
 from engine.bench import (
     CHUNK_FRAMES,
     PGHI_GEOMETRIES,

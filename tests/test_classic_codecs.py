@@ -217,7 +217,7 @@ def test_process_refuses_a_missing_library_in_one_line(tmp_path):
     script = (
         "import sys; from engine.dsp import speex_codec as s, native_lib as n; "
         "s.LIB = n.NativeLib('libspeex-gone.so', 'speex-gone', 'libspeex1', 'Speex'); "
-        "from engine.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from app.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     args = ["process", str(src), str(tmp_path / "out.wav"), "--chain", "speex@9.8"]
     done = subprocess.run(

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.cli import main
 from engine.chain import CODEC_STREAMS, build_stages, parse_chain
-from engine.cli import main
 from engine.models.codec_checkpoint import load_codec, save_codec, seeded_codec
 from engine.models.codec_stage import CodecStage, silence_frames
 from engine.models.tiny_codec import STREAM_MODES, CodecConfig

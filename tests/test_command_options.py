@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.cli import main
+from app.cli import main
 from engine.commands.run import exit_code
 
 

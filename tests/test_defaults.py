@@ -6,10 +6,10 @@ codec+vocoder with the default vocoder (8 ms frames) at chunk 2.
 
 import pytest
 
+from app.cli import build_parser
 from app.settings import Settings
 from engine.audio.commands import Start
 from engine.chain import DEFAULT_CHUNK
-from engine.cli import build_parser
 
 
 def test_one_default_chunk_of_two_frames():

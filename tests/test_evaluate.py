@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.cli import main
 from engine.chain import Chain, build_stages
-from engine.cli import main
 from engine.commands.evaluate import DEFAULT_CHAINS
 from engine.dsp import metrics
 from engine.evaluate import (

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from engine.frozen_entry import HELPER_MODULES, dispatch
+from app.frozen_entry import HELPER_MODULES, dispatch
 
 
 def test_dash_m_runs_a_helper_module_as_main(capsys):
@@ -42,7 +42,7 @@ def test_everything_else_is_the_streamvox_command_line(tmp_path, capsys):
 def test_audio_host_flag_reaches_the_audio_host():
     # Its own argument parser answers (it exits hard, so run it in a process)
     done = subprocess.run(
-        [sys.executable, "-m", "engine.frozen_entry", "--audio-host"],
+        [sys.executable, "-m", "app.frozen_entry", "--audio-host"],
         capture_output=True,
         text=True,
         timeout=60,

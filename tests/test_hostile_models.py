@@ -106,7 +106,7 @@ def _cap_memory() -> None:
 def test_process_with_a_zip_bomb_says_one_line_and_exits_2(tmp_path, codec_bomb):
     wav = tmp_path / "in.wav"
     sf.write(wav, np.zeros(1600, np.float32), 16000)
-    cmd = [sys.executable, "-m", "engine.cli", "process", str(wav), str(tmp_path / "out.wav")]
+    cmd = [sys.executable, "-m", "app.cli", "process", str(wav), str(tmp_path / "out.wav")]
     proc = subprocess.run(
         [*cmd, "--chain", "codec", "--codec-weights", str(codec_bomb)],
         capture_output=True, text=True, cwd=ROOT, preexec_fn=_cap_memory, timeout=300,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.cli import main
 from engine.chain import Chain, build_stages, chain_name, parse_chain
-from engine.cli import main
 from engine.dsp.opus_stage import OpusStage
 from engine.models.vocos_stage import VocosStage
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.cli import main
+from app.cli import main
 from engine.models.codec_checkpoint import save_codec, seeded_codec
 
 

@@ -9,9 +9,9 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.cli import main
 from engine.audiofile import read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
-from engine.cli import main
 from engine.dsp.metrics import pesq_wb, stoi
 from engine.dsp.pghi import causal_stft
 from engine.dsp.pghi_stage import PghiStage

@@ -7,9 +7,9 @@ import pytest
 import soundfile as sf
 import soxr
 
+from app.cli import main
 from engine import chain as chain_mod
 from engine.chain import Chain, build_stages
-from engine.cli import main
 from engine.dsp import metrics
 
 RATE_IN = 44_100

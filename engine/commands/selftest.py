@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--vocoder-weights", type=Path, default=None, metavar="F", help="default: bundled"
     )
     p.add_argument("--no-gui", action="store_true", help="skip the GUI check")
-    p.set_defaults(func=run)
+    # the front end that registers this command adds its own checks (streamvox: the GUI)
+    p.set_defaults(func=run, front_end_checks=())
 
 
 def _print(result: CheckResult) -> None:
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     """Run every check, one line each; 0 if all pass, 1 otherwise."""
     torch.set_num_threads(1)  # as live: the engine thread runs on one core
     print(environment_summary(), flush=True)
-    results = run_checks(args.codec_weights, args.vocoder_weights, not args.no_gui, _print)
+    extra = () if args.no_gui else args.front_end_checks
+    results = run_checks(args.codec_weights, args.vocoder_weights, extra, _print)
     failed = [r.name for r in results if not r.ok]
     if failed:
         print(

@@ -183,8 +183,8 @@ def test_the_child_leaves_when_the_gui_side_goes(monkeypatch):
 
 def test_the_frozen_app_runs_the_child_through_its_entry_point(jack_server, monkeypatch):
     # A frozen app's sys.executable is `streamvox` itself: `streamvox -m engine.audio.player_child`
-    # goes through engine.frozen_entry; run exactly that path with this interpreter.
-    frozen = [sys.executable, "-m", "engine.frozen_entry", "-m", "engine.audio.player_child"]
+    # goes through app.frozen_entry; run exactly that path with this interpreter.
+    frozen = [sys.executable, "-m", "app.frozen_entry", "-m", "engine.audio.player_child"]
     monkeypatch.setattr(player_process, "child_command", lambda: frozen)
     player = PairPlayer(hostapi="JACK", jack_client_name="svlabfz", block=256)
     lead = np.zeros(int(0.3 * SR), np.float32)  # the recorder connects once the ports exist
@@ -208,7 +208,7 @@ def test_the_frozen_app_runs_the_child_through_its_entry_point(jack_server, monk
 
 def test_the_child_refuses_to_start_without_its_arguments():
     done = subprocess.run(
-        [sys.executable, "-m", "engine.frozen_entry", "-m", "engine.audio.player_child"],
+        [sys.executable, "-m", "app.frozen_entry", "-m", "engine.audio.player_child"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2

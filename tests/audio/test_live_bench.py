@@ -6,7 +6,7 @@ fast; the path through resamplers, rings and JACK is the real one.
 
 import pytest
 
-from engine import cli
+from app import cli
 from engine.audio.engine import Engine, EngineOptions
 from engine.audio.livebench import CableMeter, LiveOptions, PassStage, measure_config, pass_factory
 from tests.audio.jack_rig import PERIOD, RATE, jack_available

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
+from app.cli import main
 from app.controllers.lab import LIVE_BUSY, LabController
 from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
 from engine.audio.player import PairPlayer
-from engine.cli import main
 from tests.audio.jack_recorder import Recorder
 from tests.audio.jack_rig import JackServer, jack_available
 from tests.speech_fixture import SENTENCES, make_speech

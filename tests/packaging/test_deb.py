@@ -139,7 +139,7 @@ def test_installed_process_matches_the_checkout(installed, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "chain latency:" in done.stdout
     ref = tmp_path / "checkout.wav"
-    tree = _run([sys.executable, "-m", "engine.cli", "process", str(src), str(ref)], cwd=ROOT)
+    tree = _run([sys.executable, "-m", "app.cli", "process", str(src), str(ref)], cwd=ROOT)
     assert tree.returncode == 0, tree.stderr
     # Then the outputs are the same signal (the frozen app is the same code and weights)
     y, rate = sf.read(ours, dtype="float32")

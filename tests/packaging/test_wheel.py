@@ -102,7 +102,7 @@ def test_installed_process_matches_the_checkout(installed, tmp_path):
                 env=_outside_env(tmp_path))  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     ref = tmp_path / "checkout.wav"
-    tree = _run([sys.executable, "-m", "engine.cli", "process", str(src), str(ref)], cwd=ROOT)
+    tree = _run([sys.executable, "-m", "app.cli", "process", str(src), str(ref)], cwd=ROOT)
     assert tree.returncode == 0, tree.stderr
     y, out_rate = sf.read(ours, dtype="float32")
     r, _ = sf.read(ref, dtype="float32")

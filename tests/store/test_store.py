@@ -551,7 +551,7 @@ def test_a_running_import_keeps_its_copy(store: ModelStore, seed_codec_file: Pat
 def test_models_list_command_survives_a_broken_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from app.cli import main
 
     (tmp_path / "cache" / "empty").mkdir(parents=True)
     assert main(["models", "list", "--model-dir", str(tmp_path / "cache")]) == 0

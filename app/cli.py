@@ -1,7 +1,9 @@
 """The ``streamvox`` command line: the GUI by default, subcommands otherwise.
 
-Each subcommand lives in ``engine/commands/<name>.py`` and exposes
-``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
+This is the one place that knows both front ends (the engine knows
+neither). Each subcommand lives in ``engine/commands/<name>.py`` and
+exposes ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int``; ``self-test`` gets the GUI check from here.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from app.selftest import check_gui
 
 COMMANDS = (
     "process", "encode", "decode", "evaluate", "models", "bench", "devices", "run", "selftest",
@@ -24,11 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"engine.commands.{name}").register(sub)
+    sub.choices["self-test"].set_defaults(front_end_checks=(check_gui,))
     return parser
 
 
 def run_gui() -> int:
-    """Start the desktop app (the GUI lives in ``app``; imported lazily)."""
+    """Start the desktop app (Qt is imported only now: the subcommands never load it)."""
     try:
         gui = importlib.import_module("app.main")
     except ImportError as exc:

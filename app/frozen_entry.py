@@ -13,7 +13,7 @@ normal command line sees their arguments:
   (device listing, the Lab's audio player, the GUI smoke test of
   ``self-test``): their ``main(argv)``.
 
-Everything else is the ``streamvox`` command line (:func:`engine.cli.main`).
+Everything else is the ``streamvox`` command line (:func:`app.cli.main`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def dispatch(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["-m"]:
         return _run_module(argv[1:])
-    from engine.cli import main
+    from app.cli import main
 
     return main(argv)
 
