@@ -84,6 +84,9 @@ DEFAULTS: dict[str, Any] = {
     "ckpt_every_s": 180,
     "val_speakers": [],
     "init_weights": "",  # fine-tune from shipped weights (.safetensors) instead of random
+    # "cpu", or "cuda" for a lent GPU (gpu/train.sh codec); checkpoints stay device-free
+    "device": "cpu",
+    "split_file": "",  # a fixed split (read_split format) instead of the seeded one
 }
 
 
@@ -119,7 +122,8 @@ class CodecTrainer(Trainer):
             train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
         self.train_bank, self.val_bank = train_bank, val_bank
         self.model_config = CodecConfig(**cfg["model"])
-        self.model = TinyTransformerCodec(self.model_config)
+        self.device = torch.device(cfg["device"])
+        self.model = TinyTransformerCodec(self.model_config).to(self.device)
         self.codebooks = [
             EmaCodebook(q.embedding.weight.data, cfg["ema_decay"]) for q in self.model.quantizers
         ]
@@ -135,7 +139,7 @@ class CodecTrainer(Trainer):
             **cfg["loss"],
             fft_sizes=cfg["fft_sizes"],
             mel_scales=[tuple(s) for s in cfg["mel_scales"]],
-        )
+        ).to(self.device)
         aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
         self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
         self.codebook_rng = torch.Generator().manual_seed(cfg["seed"] + 1)
@@ -212,7 +216,7 @@ class CodecTrainer(Trainer):
         """Augmented batch -> loss -> AdamW step -> EMA codebook update."""
         c = self.cfg
         seg = HOP * (c["hops_per_segment"] + 1)
-        x = torch.from_numpy(self.augmenter.batch(c["batch_segments"], seg))
+        x = torch.from_numpy(self.augmenter.batch(c["batch_segments"], seg)).to(self.device)
         if not self.codebooks[0].initialised:
             self._init_codebooks(x)
         total, parts, out = self.losses(x)
@@ -240,7 +244,7 @@ class CodecTrainer(Trainer):
         """Loss on fixed held-out-speaker segments (no augmentation) + codebook usage."""
         totals: dict[str, list[float]] = {}
         for chunk in torch.split(self.val_batch, 16):
-            _, parts, _ = self.losses(chunk)
+            _, parts, _ = self.losses(chunk.to(self.device))
             for k, v in parts.items():
                 totals.setdefault(k, []).append(v)
         metrics = {f"val_{k}": float(np.mean(v)) for k, v in totals.items()}
@@ -282,7 +286,7 @@ class CodecTrainer(Trainer):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.model.eval()
+        self.model.cpu().eval()
         info["output_delay_samples"] = self.learned_delay()
         info["output_delay_note"] = (
             "median cross-correlation lag of the OaS output behind its input on held-out "

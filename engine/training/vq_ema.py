@@ -23,15 +23,16 @@ class EmaCodebook:
         self.decay = decay
         self.eps = eps
         k, _ = weight.shape
-        self.cluster_size = torch.ones(k)
+        self.cluster_size = torch.ones(k, device=weight.device)
         self.embed_sum = weight.detach().clone()
-        self.counts = torch.zeros(k)  # assignments since the last usage report
+        self.counts = torch.zeros(k, device=weight.device)  # assignments since the last report
         self.initialised = False
 
     @torch.no_grad()
     def init_from(self, z: torch.Tensor, generator: torch.Generator | None = None) -> None:
         """Set every row to a random row of ``z`` ``(N, D)`` (data-dependent init)."""
         rows = torch.randint(0, z.shape[0], (self.weight.shape[0],), generator=generator)
+        rows = rows.to(z.device)
         self.weight.copy_(z[rows])
         self.embed_sum.copy_(z[rows])
         self.cluster_size.fill_(1.0)
@@ -55,7 +56,7 @@ class EmaCodebook:
         ``z``: encoder outputs ``(N, D)``; ``codes``: their indices ``(N,)``.
         """
         k = self.weight.shape[0]
-        onehot = torch.zeros(z.shape[0], k, dtype=z.dtype)
+        onehot = torch.zeros(z.shape[0], k, dtype=z.dtype, device=z.device)
         onehot.scatter_(1, codes.long()[:, None], 1.0)
         counts = onehot.sum(0)
         self.counts += counts
@@ -76,7 +77,7 @@ class EmaCodebook:
         dead = torch.nonzero(self.cluster_size < threshold).flatten()
         if dead.numel() == 0:
             return 0
-        rows = torch.randint(0, z.shape[0], (dead.numel(),), generator=generator)
+        rows = torch.randint(0, z.shape[0], (dead.numel(),), generator=generator).to(z.device)
         self.weight[dead] = z[rows]
         self.embed_sum[dead] = z[rows]
         self.cluster_size[dead] = 1.0
@@ -96,9 +97,9 @@ class EmaCodebook:
     def state_dict(self) -> dict[str, torch.Tensor | bool]:
         """EMA buffers (the weights themselves live in the model)."""
         return {
-            "cluster_size": self.cluster_size.clone(),
-            "embed_sum": self.embed_sum.clone(),
-            "counts": self.counts.clone(),
+            "cluster_size": self.cluster_size.cpu().clone(),
+            "embed_sum": self.embed_sum.cpu().clone(),
+            "counts": self.counts.cpu().clone(),
             "initialised": self.initialised,
         }
 
