@@ -9,7 +9,7 @@ training utterances in a seeded random order until ``max_mb``, and the
 noise; writes ``split.json`` naming exactly the packed files (so the GPU
 run keeps the shipped held-out speakers); and downloads the pinned wheels
 of soundfile, soxr and cffi for the device's Python 3.12. Then:
-``bash engine/training/gpu/train_vocoder.sh`` there, carrying the folder.
+``bash engine/training/gpu/train.sh vocoder`` (or ``codec``) there, carrying the folder.
 """
 
 from __future__ import annotations
