@@ -1,8 +1,8 @@
 """The GUI's one door to the engine: typed calls in, the engine's snapshot out.
 
 Widgets never see the engine; controllers call this client, which turns
-each action into the engine's typed commands (``engine.audio.commands``)
-and reads its latest-value :class:`~engine.audio.metrics.Snapshot`. Calls
+each action into the engine's typed commands (``engine.live.control``)
+and reads its latest-value :class:`~engine.live.meters.Snapshot`. Calls
 return at once (commands are queued) except those documented as blocking
 (:meth:`devices`, :meth:`measure_latency`), which controllers run in a
 :class:`~app.worker.Worker`.
@@ -23,11 +23,11 @@ import numpy as np
 
 from app.engine_process import EngineProcess
 from app.settings import Settings
-from engine.audio import commands as cmd
 from engine.audio.devices import DeviceInfo, HostApiInfo, query_isolated
-from engine.audio.loopback import make_probe
-from engine.audio.metrics import Snapshot
 from engine.audio.stream import StreamSpec
+from engine.live import control as cmd
+from engine.live.loopback import make_probe
+from engine.live.meters import Snapshot
 from engine.store.store import ModelStore
 
 LIVE_CHAIN = "codec,vocoder"  # every tap available; stage switches are bypasses
@@ -37,7 +37,7 @@ STAGES = ("codec", "vocoder")
 class EngineLike(Protocol):
     """What the client needs of an engine.
 
-    :class:`engine.audio.engine.Engine` has it, and so has
+    :class:`engine.live.engine.Engine` has it, and so has
     :class:`~app.engine_process.EngineProcess` (the same engine in a child process).
     """
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.audio.metrics import Snapshot
+from engine.live.meters import Snapshot
 
 PUBLISH_HZ = 60.0
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def serve(commands: Connection, events: Connection, engine_kwargs: dict[str, Any
     than die under a window that stays up.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from engine.audio.engine import Engine
+    from engine.live.engine import Engine
 
     engine = Engine(**engine_kwargs)
     lock = threading.Lock()  # one writer at a time on the event pipe
@@ -127,7 +127,7 @@ def _sigint_ignored() -> Iterator[None]:
 class EngineProcess:
     """Engine-like handle (``send``, ``snapshot``, ``measure``, ``close``) on a child process.
 
-    ``engine_kwargs`` go to :class:`engine.audio.engine.Engine` in the child
+    ``engine_kwargs`` go to :class:`engine.live.engine.Engine` in the child
     (``options``, ``codec_weights``, ``vocoder_weights``).
     """
 

@@ -24,7 +24,7 @@ import sys
 
 #: Modules the app starts as ``sys.executable -m MODULE``; the spec bundles each,
 #: and each has ``main(argv) -> int``.
-HELPER_MODULES = ("engine.audio.devices", "engine.audio.player_child", "app.smoke")
+HELPER_MODULES = ("engine.audio.devices", "engine.lab.player_child", "app.smoke")
 AUDIO_HOST_FLAG = "--audio-host"
 
 

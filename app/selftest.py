@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-from engine.audio.host import child_env
+from engine.audio.child import child_env
 from engine.selftest import CheckResult
 
 GUI_TIMEOUT_S = 120.0

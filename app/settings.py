@@ -25,8 +25,8 @@ from typing import Any
 
 import platformdirs
 
-from engine.audio.taps import check_tap
 from engine.chain import DEFAULT_CHUNK
+from engine.live.taps import check_tap
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ BAD_SUFFIX = ".bad"
 
 #: Our own taps, in order: keys 1-4 select them.
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
-#: What the A and B choosers offer (canonical tap names, see engine.audio.taps);
+#: What the A and B choosers offer (canonical tap names, see engine.live.taps);
 #: a slot may hold any other tap too (``streamvox run --a/--b``, older files).
 AB_TAPS = (
     *TAPS,

@@ -26,7 +26,7 @@ def test_run_refuses_bad_values_in_one_line(args, words, capsys, monkeypatch):
     def no_engine(*a, **k):
         raise AssertionError("the engine was started")
 
-    monkeypatch.setattr("engine.audio.engine.Engine", no_engine)
+    monkeypatch.setattr("engine.live.engine.Engine", no_engine)
     assert main(["run", *args]) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1, err

@@ -8,8 +8,8 @@ import pytest
 
 from app.cli import build_parser
 from app.settings import Settings
-from engine.audio.commands import Start
 from engine.chain import DEFAULT_CHUNK
+from engine.live.control import Start
 
 
 def test_one_default_chunk_of_two_frames():

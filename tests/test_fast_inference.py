@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from engine.audiofile import read_mono_16k
-from engine.bench import VOCOS_SIZES
-from engine.bench_accuracy import snr_db
+from engine.measure.bench_accuracy import snr_db
+from engine.measure.step_bench import VOCOS_SIZES
 from engine.models.codec_checkpoint import seeded_codec
 from engine.models.codec_stage import CodecStage
 from engine.models.fast_codec import FastCodec

@@ -1,13 +1,13 @@
 """The Lab tab's behaviour: files, chains, a background evaluation, results, A/B playback.
 
-The evaluation is :func:`engine.lab.run_lab` (the numbers of ``streamvox
+The evaluation is :func:`engine.lab.runner.run_lab` (the numbers of ``streamvox
 evaluate``) in a :class:`~app.worker.Worker` thread; progress and results
 come back through queued signals. A thread, not a process: the work is
 torch, PESQ and STOI in C, and a measured run kept the GUI's event loop
 responsive (see ``tests/gui/test_lab.py``), while a process would have to
 reload the models and ship every output back.
 
-Playback uses :class:`engine.audio.player.PairPlayer` on the live panel's
+Playback uses :class:`engine.lab.player.PairPlayer` on the live panel's
 output device; its stream runs in a child process, so a device or audio
 server that dies mid-play shows as an error under the table (the pair and
 the position are kept; Play tries again) and never hangs the GUI for longer
@@ -30,7 +30,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.settings_store import SettingsStore
 from app.views.lab_view import PLOT_METRICS, LabView
 from app.worker import Worker
-from engine.audio.player import PairPlayer
 from engine.dsp.reference_stages import unavailable_reason
 from engine.evaluate import (
     METRIC_DIGITS,
@@ -42,7 +41,8 @@ from engine.evaluate import (
     collect_files,
     format_mean_ci,
 )
-from engine.lab import LabResult, run_lab, split_chains
+from engine.lab.player import PairPlayer
+from engine.lab.runner import LabResult, run_lab, split_chains
 
 LIVE_BUSY = "Stop the live stream first: the Lab plays on the same output device."
 Row = tuple[list[str], list[float | None], tuple[str, str] | None]

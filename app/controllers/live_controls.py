@@ -13,8 +13,8 @@ from app.settings import Settings, ab_update
 from app.settings_store import SettingsStore
 from app.views.ab_view import tap_label
 from app.views.main_view import MainView
-from engine.audio.metrics import Snapshot
-from engine.audio.taps import tap_stages
+from engine.live.meters import Snapshot
+from engine.live.taps import tap_stages
 
 
 class LiveControlsController(QObject):

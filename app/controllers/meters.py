@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.views.main_view import MainView
 from app.views.timing_view import StageTiming
 from app.views.token_view import TokenView
-from engine.audio.metrics import Snapshot
+from engine.live.meters import Snapshot
 
 CLIP_DB = -0.1  # a peak this close to full scale counts as a clip
 FRAME_MS = 33

@@ -22,7 +22,7 @@ from app.settings_store import SettingsStore
 from app.views.main_view import MainView
 from app.worker import Worker
 from engine.audio.devices import DeviceInfo
-from engine.audio.metrics import Snapshot
+from engine.live.meters import Snapshot
 
 
 class SessionController(QObject):

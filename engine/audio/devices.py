@@ -18,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
+from engine.audio.child import child_env
 from engine.audio.errors import DeviceError
 
 
@@ -191,8 +192,6 @@ def set_jack_client_name(name: str) -> bool:
 
 def query_isolated(timeout: float = 15.0) -> tuple[list[HostApiInfo], list[DeviceInfo]]:
     """:func:`query` run in a short-lived child process (safe to repeat; see module doc)."""
-    from engine.audio.host import child_env
-
     cmd = [sys.executable, "-m", "engine.audio.devices", "--json"]
     try:
         done = subprocess.run(

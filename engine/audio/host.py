@@ -17,21 +17,13 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from engine.audio import shm
+from engine.audio.child import child_env
 from engine.audio.errors import StreamError
 from engine.audio.stream import StreamInfo, StreamSpec
 
 RING_FRAMES = 1 << 19  # ~11 s at 48 kHz: only overruns when the engine stalls for seconds
-
-
-def child_env() -> dict[str, str]:
-    """Environment for helper processes: this checkout importable."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 def host_command() -> list[str]:

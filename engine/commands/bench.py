@@ -2,7 +2,7 @@
 
 ``streamvox bench --live`` instead measures the live chain through a JACK
 server: glass-to-glass latency (measured and reported), engine load and
-dropouts per chain, chunk and block (see :mod:`engine.audio.livebench`).
+dropouts per chain, chunk and block (see :mod:`engine.measure.live_bench`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.audio.livebench import CHAINS, LIVE_BLOCKS, LIVE_CHUNKS, LiveOptions
-from engine.bench import (
+from engine.commands.errors import USER_ERRORS
+from engine.measure.live_bench import CHAINS, LIVE_BLOCKS, LIVE_CHUNKS, LiveOptions
+from engine.measure.step_bench import (
     CHUNK_FRAMES,
     VOCOS_SIZES,
     BenchOptions,
@@ -20,7 +21,6 @@ from engine.bench import (
     run_bench,
     vocos_models,
 )
-from engine.commands.errors import USER_ERRORS
 from engine.models.fast_linear import PRECISIONS
 
 QUICK_RUNS = 10
@@ -200,13 +200,13 @@ def live_options_from_args(args: argparse.Namespace) -> LiveOptions:
 def run_live(args: argparse.Namespace) -> int:
     """``--live``: print the live table; 1 if a probe was never found, 2 on bad options."""
     from engine.audio.errors import AudioError
-    from engine.audio.livebench import format_live_table, run_live_bench
+    from engine.measure.live_bench import format_live_table, run_live_bench
 
     try:
         opts = live_options_from_args(args)
         factory = None
         if args.vocoder_weights is not None and not opts.toy:
-            from engine.audio.taps import ModelStageFactory
+            from engine.live.taps import ModelStageFactory
 
             factory = ModelStageFactory(None, args.vocoder_weights)
         rows = run_live_bench(opts, _progress, factory=factory)
@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         opts = options_from_args(args)
         speech = None
         if args.speech is not None:
-            from engine.bench_accuracy import load_speech
+            from engine.measure.bench_accuracy import load_speech
 
             speech = load_speech(args.speech, max_seconds=SPEECH_SECONDS)
         models = vocos_models(opts)
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _accuracy(opts: BenchOptions, models: list, speech) -> str:
-    from engine.bench_accuracy import codec_accuracy, format_accuracy, vocos_accuracy
+    from engine.measure.bench_accuracy import codec_accuracy, format_accuracy, vocos_accuracy
     from engine.models.codec_checkpoint import seeded_codec
 
     rows = []

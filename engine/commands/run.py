@@ -92,9 +92,9 @@ def _spec(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run; exit 0 if the stream runs at the end, 1 if it stopped, 2 if it never started."""
-    from engine.audio import commands as cmd
-    from engine.audio.engine import Engine, EngineOptions
-    from engine.audio.report import summary_line
+    from engine.live import control as cmd
+    from engine.live.engine import Engine, EngineOptions
+    from engine.live.latency import summary_line
 
     try:
         start = cmd.Start(

@@ -1,10 +1,10 @@
 """A/B playback of one utterance: the original or its processed version, flipped in place.
 
 The Lab plays a scored cell against its original; :class:`ABMixer` (in
-:mod:`engine.audio.player_mixer`) crossfades between the two aligned
+:mod:`engine.lab.player_mixer`) crossfades between the two aligned
 signals at the same position.
 
-The PortAudio stream runs in a child process (:mod:`engine.audio.player_child`),
+The PortAudio stream runs in a child process (:mod:`engine.lab.player_child`),
 never in the caller's: with PortAudio 19.6 and JACK, closing a stream after
 the server died hangs for minutes and ``Pa_Terminate`` aborts, which would
 take the GUI with it. Every wait on the child is bounded; a child that does
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.audio.errors import AudioError
-from engine.audio.player_mixer import SOURCES, ABMixer, source_index
-from engine.audio.player_process import PlayerProcess
-from engine.audio.player_protocol import POS, WANT
 from engine.audio.shm import default_dir
+from engine.lab.player_mixer import SOURCES, ABMixer, source_index
+from engine.lab.player_process import PlayerProcess
+from engine.lab.player_protocol import POS, WANT
 
 __all__ = ["SOURCES", "ABMixer", "PairPlayer", "PlayerState"]
 

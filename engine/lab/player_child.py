@@ -1,9 +1,9 @@
-"""The Lab player's audio child (``python -m engine.audio.player_child --control PATH``).
+"""The Lab player's audio child (``python -m engine.lab.player_child --control PATH``).
 
 This process owns PortAudio for the Lab's A/B playback, so a vanished device
 or a dying audio server can hang or abort it without touching the GUI (with
 JACK, PortAudio 19.6 hangs in ``Pa_CloseStream`` after the server died and
-aborts in ``Pa_Terminate``). The GUI side (:mod:`engine.audio.player_process`)
+aborts in ``Pa_Terminate``). The GUI side (:mod:`engine.lab.player_process`)
 kills it when it does not answer in time and starts a fresh one.
 
 Protocol: one JSON object per line. In: ``{"id", "cmd": "load" | "play" |
@@ -12,7 +12,7 @@ command (``{"id", "ok": true, ...}`` or ``{"id", "error", "kind"}``) and the
 events ``{"event": "ended", "gen"}`` (take ``gen`` played to the end) and ``{"event": "failed",
 "message"}`` (the stream died; the process then leaves at once, without
 touching PortAudio again). Flips and the position go through the shared
-:class:`~engine.audio.player_protocol.ControlBlock`.
+:class:`~engine.lab.player_protocol.ControlBlock`.
 
 It always leaves with ``os._exit`` (PortAudio's clean-up at exit can hang).
 """
@@ -30,8 +30,8 @@ import time
 import numpy as np
 
 from engine.audio.errors import AudioError, StreamError
-from engine.audio.player_mixer import ABMixer, source_index
-from engine.audio.player_protocol import CALLBACKS, POS, WANT, ControlBlock
+from engine.lab.player_mixer import ABMixer, source_index
+from engine.lab.player_protocol import CALLBACKS, POS, WANT, ControlBlock
 
 STALL_S = 2.0  # no callback for this long while playing: the device or server is gone
 LEAVE_S = 3.0  # closing PortAudio on the way out may take this long, then exit hard

@@ -1,4 +1,4 @@
-"""The GUI side's handle on one Lab player child (:mod:`engine.audio.player_child`).
+"""The GUI side's handle on one Lab player child (:mod:`engine.lab.player_child`).
 
 Every wait on the child is bounded: a child that does not answer in time is
 killed (with PortAudio 19.6 and a dead JACK server it would hang for
@@ -20,9 +20,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.audio.child import child_env
 from engine.audio.errors import AudioError, DeviceError, StreamError
-from engine.audio.host import child_env
-from engine.audio.player_protocol import CALLBACKS, ControlBlock, child_command
+from engine.lab.player_protocol import CALLBACKS, ControlBlock, child_command
 
 STALL_S = 3.0  # playing, yet no callback for this long: the child is frozen (it says so at 2 s)
 

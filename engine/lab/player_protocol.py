@@ -1,7 +1,7 @@
 """What the Lab player (GUI side) and its audio child share: a few counters and a command line.
 
 Commands and replies travel as JSON lines over the child's stdin/stdout
-(see :mod:`engine.audio.player_child`). What must be instant travels
+(see :mod:`engine.lab.player_child`). What must be instant travels
 through a small shared file instead, one writer per slot:
 
 * ``WANT`` (GUI side): the source to hear, 0 original / 1 processed; the
@@ -27,7 +27,7 @@ from engine.audio.shm import default_dir
 
 SLOTS = 8
 WANT, POS, CALLBACKS = range(3)
-CHILD_MODULE = "engine.audio.player_child"
+CHILD_MODULE = "engine.lab.player_child"
 
 
 class ControlBlock:

@@ -6,7 +6,7 @@ import queue
 import threading
 import time
 
-from engine.audio.taps import StageFactory, StageSet, build_stage_set
+from engine.live.taps import StageFactory, StageSet, build_stage_set
 
 
 class StageBuilder:

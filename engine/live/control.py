@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.audio.processor import SLOTS
 from engine.audio.stream import StreamSpec
-from engine.audio.taps import STAGE_KINDS, check_tap
 from engine.chain import DEFAULT_CHUNK
+from engine.live.processor import SLOTS
+from engine.live.taps import STAGE_KINDS, check_tap
 
 
 def _check_chunk(chunk: int) -> None:
@@ -158,7 +158,7 @@ class Capture:
 
 @dataclass(frozen=True)
 class Measure:
-    """Loopback latency measurement (see ``engine.audio.loopback``).
+    """Loopback latency measurement (see ``engine.live.loopback``).
 
     ``probe`` (device rate, mono) replaces the input of the chain once while
     ``seconds`` of raw input are recorded to find it again.

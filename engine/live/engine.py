@@ -27,12 +27,15 @@ from types import MappingProxyType
 
 import numpy as np
 
-from engine.audio import commands as cmd
 from engine.audio import shm
-from engine.audio.builder import StageBuilder
 from engine.audio.errors import AudioError
 from engine.audio.host import AudioHost
-from engine.audio.metrics import (
+from engine.audio.stream import StreamInfo
+from engine.chain import DEFAULT_CHUNK
+from engine.live import control as cmd
+from engine.live.builder import StageBuilder
+from engine.live.latency import latency_breakdown
+from engine.live.meters import (
     LevelMeter,
     LoadMeter,
     Snapshot,
@@ -40,12 +43,9 @@ from engine.audio.metrics import (
     WaveBuffer,
     Xruns,
 )
-from engine.audio.processor import MixSettings, Processor
-from engine.audio.report import latency_breakdown
-from engine.audio.stream import StreamInfo
-from engine.audio.taps import ModelStageFactory, StageFactory, StageSet, check_tap, needed_taps
-from engine.audio.token_meter import token_stats
-from engine.chain import DEFAULT_CHUNK
+from engine.live.processor import MixSettings, Processor
+from engine.live.taps import ModelStageFactory, StageFactory, StageSet, check_tap, needed_taps
+from engine.live.token_meter import token_stats
 
 
 @dataclass(frozen=True)
@@ -582,7 +582,7 @@ class Engine:
         if kind == "capture":
             self._results.put(("capture", got))
             return
-        from engine.audio.loopback import find_delay
+        from engine.live.loopback import find_delay
 
         delay, quality = find_delay(probe, got[0])
         if delay is not None:

@@ -20,8 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.audio.nodes import PAD, DryNode, WetNode
-from engine.audio.taps import (
+from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
+from engine.dsp.reference_stages import is_reference_vocoder
+from engine.dsp.resample import make_resampler
+from engine.live.nodes import PAD, DryNode, WetNode
+from engine.live.taps import (
     STAGE_KINDS,
     TAPS,
     StageSet,
@@ -29,9 +32,6 @@ from engine.audio.taps import (
     effective_tap,
     tap_stages,
 )
-from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
-from engine.dsp.reference_stages import is_reference_vocoder
-from engine.dsp.resample import make_resampler
 from engine.stage import SAMPLE_RATE
 
 SLOTS = ("A", "B")
@@ -41,7 +41,7 @@ SLOTS = ("A", "B")
 class MixSettings:
     """What the listener chose; the engine swaps in a new instance per change.
 
-    Slots hold any tap (see :mod:`engine.audio.taps`), stored by canonical name.
+    Slots hold any tap (see :mod:`engine.live.taps`), stored by canonical name.
     """
 
     slot_a: str = "dry"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from engine.audio.nodes import WetNode
-from engine.audio.processor import Processor
+from engine.live.nodes import WetNode
+from engine.live.processor import Processor
 from engine.token_stats import TokenCounter, TokenStats
 
 

@@ -4,7 +4,7 @@ For each block size a JACK server is started (``jackd --no-realtime -d
 dummy -r RATE -p BLOCK``; or a running one is used) and, for each chain and
 chunk size, the engine is started on it. Two probe clients in a process of
 their own play a probe into the engine's inputs and record its output
-(:class:`~engine.audio.probe_process.ProbeProcess`; no feedback cycle, so
+(:class:`~engine.measure.probe_process.ProbeProcess`; no feedback cycle, so
 nothing but the engine is measured). The probe is found again by
 cross-correlation: a chirp's waveform where the chain keeps the phase (dry,
 codec), noise bursts' loudness envelope through a vocoder, which re-creates
@@ -31,12 +31,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.jack_server import JackServer, server_period, use_server
-from engine.audio.loopback import find_delay, find_delay_envelope, make_probe
-from engine.audio.probe_process import ProbeProcess
 from engine.audio.stream import StreamSpec
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.loopback import find_delay, find_delay_envelope, make_probe
+from engine.measure.jack_server import JackServer, server_period, use_server
+from engine.measure.probe_process import ProbeProcess
 from engine.stage import HopStage
 
 CHAINS = ("dry", "codec", "vocoder", "codec+vocoder")
@@ -110,7 +110,7 @@ class LiveOptions:
     toy: bool = False
 
     def __post_init__(self) -> None:
-        from engine.audio.taps import check_tap
+        from engine.live.taps import check_tap
 
         for chain in self.chains:
             check_tap(chain)

@@ -1,4 +1,4 @@
-"""The JACK probe clients (:class:`~engine.audio.jack_probe.JackProbe`) in a process of their own.
+"""The JACK probe clients (:class:`~engine.measure.jack_probe.JackProbe`) in a process of their own.
 
 A Python JACK callback in the engine's process waits for the GIL whenever
 the engine thread works: it misses cycles and glitches the very probe it
@@ -24,10 +24,10 @@ class ProbeProcess:
     """Play into ``target``'s inputs and record its first output, from a child process."""
 
     def __init__(self, server: str | None = None, target: str = "streamvox") -> None:
-        from engine.audio.host import child_env
+        from engine.audio.child import child_env
 
         self._dir = Path(tempfile.mkdtemp(prefix="svprobe-"))
-        cmd = [sys.executable, "-m", "engine.audio.probe_process", server or "", target]
+        cmd = [sys.executable, "-m", "engine.measure.probe_process", server or "", target]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
         )
@@ -79,7 +79,7 @@ def serve(server: str | None, target: str) -> None:
     """Child side: answer commands until ``quit`` or end of input."""
     import jack
 
-    from engine.audio.jack_probe import JackProbe
+    from engine.measure.jack_probe import JackProbe
 
     probe = JackProbe(server, target)
     xruns = [0]

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from engine.audio.jack_probe import JackProbe
+from engine.measure.jack_probe import JackProbe
 
 RATE = 48000
 PERIOD = 256
@@ -159,7 +159,7 @@ class JackRig:
     """
 
     def __init__(self, server: str, target: str = "streamvox") -> None:
-        from engine.audio.host import child_env
+        from engine.audio.child import child_env
 
         self._dir = tempfile.mkdtemp(prefix="svrig-")
         self.proc = subprocess.Popen(

@@ -91,7 +91,7 @@ def client(tiny_codec_file, tiny_vocos_file):
     """The GUI's client over the real engine (in its child process) with tiny real models."""
     from app.engine_client import EngineClient
     from app.engine_process import EngineProcess
-    from engine.audio.engine import EngineOptions
+    from engine.live.engine import EngineOptions
 
     engine = EngineProcess(
         options=EngineOptions(retry_s=0.5),

@@ -14,7 +14,7 @@ def test_remembered_controls_reach_the_engine_at_start_up(qtbot, tiny_codec_file
     from app.engine_client import EngineClient
     from app.main_window import MainWindow
     from app.settings_store import SettingsStore
-    from engine.audio.engine import Engine
+    from engine.live.engine import Engine
 
     remembered = st.Settings(chunk=7, input_gain_db=-3.0, muted=True, tap="codec")
     st.save(replace(remembered, vocoder_enabled=False))

@@ -11,7 +11,7 @@ from app.cli import main
 from app.controllers.lab import LIVE_BUSY, LabController
 from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
-from engine.audio.player import PairPlayer
+from engine.lab.player import PairPlayer
 from tests.audio.jack_recorder import Recorder
 from tests.audio.jack_rig import JackServer, jack_available
 from tests.speech_fixture import SENTENCES, make_speech

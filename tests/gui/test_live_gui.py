@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from app.priority import GUI_NICE, yield_to_audio
-from engine.audio.loopback import find_delay
+from engine.live.loopback import find_delay
 from tests.audio.jack_rig import RATE
 from tests.gui.helpers import wait_engine
 

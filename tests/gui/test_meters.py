@@ -7,7 +7,7 @@ import pytest
 
 from app.controllers.meters import MetersController, budget_ms, latency_rows
 from app.views.main_view import MainView
-from engine.audio.metrics import Latency, Snapshot, Timing, Xruns
+from engine.live.meters import Latency, Snapshot, Timing, Xruns
 
 
 def running_snapshot(**changes):
@@ -107,7 +107,7 @@ def test_stopped_engine_shows_no_latency_numbers():
 def test_limiter_indicator_follows_the_engine_snapshot(qtbot):
     from app.controllers.live_controls import limiter_reduction_db
     from app.views.mix_view import MixView
-    from engine.audio.metrics import Snapshot
+    from engine.live.meters import Snapshot
 
     view = MixView()
     qtbot.addWidget(view)

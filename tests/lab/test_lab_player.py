@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.audio.player import ABMixer, PairPlayer
+from engine.lab.player import ABMixer, PairPlayer
 from tests.audio.jack_recorder import Recorder
 
 SR = 16_000

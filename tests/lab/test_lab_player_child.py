@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-import engine.audio.player_process as player_process
+import engine.lab.player_process as player_process
 from engine.audio.errors import DeviceError
-from engine.audio.player import PairPlayer
-from engine.audio.player_process import PlayerProcess
 from engine.audio.shm import default_dir
+from engine.lab.player import PairPlayer
+from engine.lab.player_process import PlayerProcess
 from tests.audio.jack_recorder import Recorder
 from tests.audio.jack_rig import JackServer, jack_available
 
@@ -182,9 +182,9 @@ def test_the_child_leaves_when_the_gui_side_goes(monkeypatch):
 
 
 def test_the_frozen_app_runs_the_child_through_its_entry_point(jack_server, monkeypatch):
-    # A frozen app's sys.executable is `streamvox` itself: `streamvox -m engine.audio.player_child`
+    # A frozen app's sys.executable is `streamvox` itself: `streamvox -m engine.lab.player_child`
     # goes through app.frozen_entry; run exactly that path with this interpreter.
-    frozen = [sys.executable, "-m", "app.frozen_entry", "-m", "engine.audio.player_child"]
+    frozen = [sys.executable, "-m", "app.frozen_entry", "-m", "engine.lab.player_child"]
     monkeypatch.setattr(player_process, "child_command", lambda: frozen)
     player = PairPlayer(hostapi="JACK", jack_client_name="svlabfz", block=256)
     lead = np.zeros(int(0.3 * SR), np.float32)  # the recorder connects once the ports exist
@@ -208,7 +208,7 @@ def test_the_frozen_app_runs_the_child_through_its_entry_point(jack_server, monk
 
 def test_the_child_refuses_to_start_without_its_arguments():
     done = subprocess.run(
-        [sys.executable, "-m", "app.frozen_entry", "-m", "engine.audio.player_child"],
+        [sys.executable, "-m", "app.frozen_entry", "-m", "engine.lab.player_child"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2

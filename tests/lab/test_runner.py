@@ -1,4 +1,4 @@
-"""engine.lab: the Lab's evaluation run keeps what it scored and can be cancelled."""
+"""engine.lab.runner: the Lab's evaluation run keeps what it scored and can be cancelled."""
 
 import threading
 
@@ -7,7 +7,7 @@ import pytest
 
 from engine.audiofile import read_mono_16k
 from engine.evaluate import EvaluationCancelled
-from engine.lab import run_lab, split_chains
+from engine.lab.runner import run_lab, split_chains
 from tests.speech_fixture import SENTENCES, make_speech
 
 

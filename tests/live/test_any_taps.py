@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.nodes import PAD
-from engine.audio.processor import MixSettings, Processor
-from engine.audio.taps import (
+from engine.dsp.reference_stages import build_reference
+from engine.dsp.resample import FirResampler
+from engine.live import control as cmd
+from engine.live.nodes import PAD
+from engine.live.processor import MixSettings, Processor
+from engine.live.taps import (
     available_taps,
     build_stage_set,
     check_tap,
@@ -14,8 +16,6 @@ from engine.audio.taps import (
     needed_taps,
     parent_tap,
 )
-from engine.dsp.reference_stages import build_reference
-from engine.dsp.resample import FirResampler
 from tests.audio.toy_stages import toy_factory
 
 RATE = 48000
@@ -166,7 +166,7 @@ def test_loudness_match_applies_to_reference_taps():
 
 
 def test_stage_set_says_how_much_audio_one_vocoder_frame_is():
-    from engine.audio.taps import StageSet
+    from engine.live.taps import StageSet
     from engine.models.vocos import VocosConfig, VocosGenerator
     from engine.models.vocos_stage import VocosStage
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from engine.audio.builder import StageBuilder
+from engine.live.builder import StageBuilder
 from tests.audio.toy_stages import toy_factory
 
 
@@ -21,8 +21,8 @@ def test_a_process_that_built_real_models_exits_cleanly():
     # tensors while the interpreter shut down: abort, exit status 134.
     code = textwrap.dedent(
         """
-        from engine.audio.builder import StageBuilder
-        from engine.audio.taps import ModelStageFactory
+        from engine.live.builder import StageBuilder
+        from engine.live.taps import ModelStageFactory
         b = StageBuilder()
         b.build(1, "vocoder", 1, ModelStageFactory(), timeout=60.0)
         b.close()

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from engine.audio.host import child_env
+from engine.audio.child import child_env
 
 LAUNCH = (
     "import argparse, sys\n"

@@ -5,12 +5,12 @@ import time
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
 from engine.audio.devices import query_isolated
-from engine.audio.engine import Engine, EngineOptions
 from engine.audio.errors import AudioError
 from engine.audio.stream import StreamSpec
-from engine.audio.taps import available_taps, effective_tap
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.taps import available_taps, effective_tap
 from tests.audio.toy_stages import toy_factory
 
 

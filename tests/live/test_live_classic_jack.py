@@ -12,14 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.taps import ModelStageFactory
 from engine.dsp.reference_stages import build_reference, unavailable_reason
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.taps import ModelStageFactory
 from tests.audio.jack_rig import RATE
-from tests.audio.test_live_ab_jack import lag_of, tap_output
-from tests.audio.test_live_jack import SPEC, running, wait_for
-from tests.audio.test_live_models import voice_like
+from tests.live.test_live_ab_jack import lag_of, tap_output
+from tests.live.test_live_jack import SPEC, running, wait_for
+from tests.live.test_live_models import voice_like
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,10 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.loopback import find_delay, make_probe
 from engine.audio.stream import StreamSpec
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.loopback import find_delay, make_probe
 from tests.audio.jack_rig import RATE, JackRig, JackServer
 from tests.audio.toy_stages import toy_factory
 

@@ -11,14 +11,14 @@ punctual the machine is; JACK only supplies the input.
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.nodes import PAD
-from engine.audio.taps import ModelStageFactory
 from engine.chain import fuse_series
 from engine.dsp.resample import FirResampler
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.nodes import PAD
+from engine.live.taps import ModelStageFactory
 from tests.audio.jack_rig import RATE
-from tests.audio.test_live_jack import SPEC, running, wait_for
+from tests.live.test_live_jack import SPEC, running, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,11 @@ import math
 
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.taps import ModelStageFactory
-from tests.audio.test_live_jack import SPEC, running, wait_for
-from tests.audio.test_live_models import voice_like
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.taps import ModelStageFactory
+from tests.live.test_live_jack import SPEC, running, wait_for
+from tests.live.test_live_models import voice_like
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.audio.loopback import find_delay, find_delay_envelope, make_probe
+from engine.live.loopback import find_delay, find_delay_envelope, make_probe
 
 
 @pytest.mark.parametrize("kind", ["chirp", "mls"])

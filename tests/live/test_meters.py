@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.audio.metrics import LevelMeter, LoadMeter, StepTimer, WaveBuffer, Xruns
+from engine.live.meters import LevelMeter, LoadMeter, StepTimer, WaveBuffer, Xruns
 
 
 def test_step_timer_summary():

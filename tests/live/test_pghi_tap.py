@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from engine.audio.processor import MixSettings, Processor
-from engine.audio.taps import available_taps, build_stage_set, check_tap, needed_taps
 from engine.dsp.pghi_stage import PghiStage
-from tests.audio.test_any_taps import RATE, offline_tap, run, voice
+from engine.live.processor import MixSettings, Processor
+from engine.live.taps import available_taps, build_stage_set, check_tap, needed_taps
 from tests.audio.toy_stages import toy_factory
+from tests.live.test_any_taps import RATE, offline_tap, run, voice
 
 
 def test_pghi_tap_names():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.audio.processor import MixSettings, Processor
-from engine.audio.taps import build_stage_set, effective_tap
+from engine.live.processor import MixSettings, Processor
+from engine.live.taps import build_stage_set, effective_tap
 from tests.audio.toy_stages import toy_factory
 
 RATE = 48000

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from engine.audio import commands as cmd
-from engine.audio.engine import Engine
+from engine.live import control as cmd
+from engine.live.engine import Engine
 from tests.audio.jack_rig import RATE
-from tests.audio.test_live_jack import SPEC, running, wait_for
-from tests.audio.test_live_models import voice_like
+from tests.live.test_live_jack import SPEC, running, wait_for
+from tests.live.test_live_models import voice_like
 
 pytestmark = [
     pytest.mark.slow,

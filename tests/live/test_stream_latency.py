@@ -14,11 +14,11 @@ import time
 import numpy as np
 import pytest
 
-from engine.audio import commands as cmd
 from engine.audio import shm
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.loopback import find_delay
 from engine.audio.stream import StreamSpec
+from engine.live import control as cmd
+from engine.live.engine import Engine, EngineOptions
+from engine.live.loopback import find_delay
 from tests.audio.jack_rig import PERIOD, RATE
 from tests.audio.toy_stages import toy_factory
 

@@ -7,10 +7,16 @@ fast; the path through resamplers, rings and JACK is the real one.
 import pytest
 
 from app import cli
-from engine.audio.engine import Engine, EngineOptions
-from engine.audio.livebench import CableMeter, LiveOptions, PassStage, measure_config, pass_factory
+from engine.live.engine import Engine, EngineOptions
+from engine.measure.live_bench import (
+    CableMeter,
+    LiveOptions,
+    PassStage,
+    measure_config,
+    pass_factory,
+)
 from tests.audio.jack_rig import PERIOD, RATE, jack_available
-from tests.test_bench import _table_rows
+from tests.measure.test_step_bench import _table_rows
 
 needs_jack = pytest.mark.skipif(not jack_available(), reason="jackd or JACK-Client missing")
 

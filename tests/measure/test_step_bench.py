@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from app import cli
-from engine.bench import (
+from engine.commands import bench as bench_command
+from engine.measure.step_bench import (
     CHUNK_FRAMES,
     PGHI_GEOMETRIES,
     BenchOptions,
@@ -15,7 +16,6 @@ from engine.bench import (
     StepPath,
     time_paths,
 )
-from engine.commands import bench as bench_command
 from tests.speech_fixture import make_speech
 
 
