@@ -9,7 +9,8 @@ reference; a front end reads the latest one whenever it likes (a size-1
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,10 @@ class Xruns:
     def total(self) -> int:
         """All dropout events."""
         return self.input_overflow + self.output_underflow + self.ring_overrun + self.ring_underrun
+
+    def __add__(self, other: Xruns) -> Xruns:
+        """Counts of two streams (or of a stream and those before it) together."""
+        return Xruns(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Xruns)))
 
 
 @dataclass(frozen=True)
@@ -185,3 +190,34 @@ class LoadMeter:
         audio = frames / self.rate
         a = math.exp(-audio / self.tau)
         self.value = a * self.value + (1 - a) * busy_seconds / audio
+
+
+class StreamMeters:
+    """The engine's meters of one stream: levels, waveforms, load, step times, frames."""
+
+    def __init__(self, rate: int, wave_seconds: float, wave_points: int) -> None:
+        self.level_in, self.level_out = LevelMeter(), LevelMeter()
+        decim = int(wave_seconds * rate / wave_points)
+        self.wave_in = WaveBuffer(wave_points, decim)
+        self.wave_out = WaveBuffer(wave_points, decim)
+        self.load = LoadMeter(rate)
+        self.timers: dict[str, StepTimer] = {"engine block": StepTimer()}
+        self.frames = 0
+
+    def add_block(
+        self, x: np.ndarray, y: np.ndarray, busy: float, steps: Iterable[tuple[str, float]]
+    ) -> None:
+        """One block in (``x``) and out (``y``), the ``busy`` seconds it took, its stage steps."""
+        self.level_in.add(x)
+        self.level_out.add(y)
+        self.wave_in.add(x)
+        self.wave_out.add(y)
+        self.load.add(busy, x.shape[0])
+        self.timers["engine block"].add(busy)
+        self.frames += x.shape[0]
+        for label, seconds in steps:
+            self.timers.setdefault(label, StepTimer()).add(seconds)
+
+    def timings(self) -> dict[str, Timing]:
+        """Step time summary of the whole block and of each stage."""
+        return {k: t.summary() for k, t in self.timers.items()}

@@ -384,6 +384,23 @@ class Processor:
         ratio = self.rate / SAMPLE_RATE
         return 1000.0 * (PAD + self.up_delay + self.down.delay * ratio) / self.rate
 
+    def take_step_times(self) -> list[tuple[str, float]]:
+        """``(label, seconds)`` of each stage step run since the last call.
+
+        A fused stage (a codec feeding the vocoder) times each of its parts.
+        """
+        labels = self.node_labels()
+        out = []
+        for key, node in self.nodes.items():
+            if node.stage.whole_path:  # fused: time each part
+                for part, seconds in node.stage.take_step_seconds().items():
+                    out.append((labels[f"{key}/{part}"], seconds))
+                node.step_seconds = None
+            elif node.step_seconds is not None:
+                out.append((labels[key], node.step_seconds))
+                node.step_seconds = None
+        return out
+
     def node_labels(self) -> dict[str, str]:
         """Readable stage label of each running node (for timings)."""
         vocoders = sum(node.kind == "vocoder" for node in self.nodes.values())

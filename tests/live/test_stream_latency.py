@@ -57,9 +57,9 @@ def test_reported_latency_is_measured_latency(jack_server, rig, duplex):
         assert delay == pytest.approx(expected, abs=0.01)
         assert snap.settings["margin_ms"] == pytest.approx(MARGIN_MS, abs=0.03)
         if not duplex:  # the start skew was measured (whole periods on JACK) and made up
-            skew = engine._host.counter(shm.SKEW)
+            skew = engine._stream.host.counter(shm.SKEW)
             assert skew % PERIOD == 0
-            assert engine._host.skew_fill == max(0, skew)
+            assert engine._stream.host.skew_fill == max(0, skew)
         d = int(round(delay))
         half = len(x) // 2
         np.testing.assert_array_equal(rec[d + half : d + len(x)], x[half:])
