@@ -27,7 +27,7 @@ from engine.audio.devices import DeviceInfo, HostApiInfo, query_isolated
 from engine.audio.stream import StreamSpec
 from engine.live import control as cmd
 from engine.live.loopback import make_probe
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 from engine.store.store import ModelStore
 
 LIVE_CHAIN = "codec,vocoder"  # every tap available; stage switches are bypasses
@@ -205,7 +205,7 @@ class EngineClient:
         snap = self.snapshot()
         if snap.state != "running":
             raise RuntimeError("start the stream first")
-        rate = int(snap.settings.get("rate", 48_000))
+        rate = int(snap.status.rate or 48_000)
         probe = make_probe(rate)
         delay, quality, _recording = self.engine.measure(probe, seconds=1.0, timeout=timeout)
         if delay is None:

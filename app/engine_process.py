@@ -29,28 +29,22 @@ import threading
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 
 PUBLISH_HZ = 60.0
 log = logging.getLogger(__name__)
 
 
-def _portable(snap: Snapshot) -> Snapshot:
-    """A picklable copy (the settings mapping proxy becomes a dict)."""
-    return dataclasses.replace(snap, settings=dict(snap.settings))
-
-
 def _restored(snap: Snapshot) -> Snapshot:
-    """Read-only again after the trip: arrays frozen, settings a mapping proxy."""
+    """Read-only again after the trip: arrays frozen (the rest is frozen dataclasses and tuples)."""
     books = snap.tokens.codebooks if snap.tokens is not None else ()
     for a in (snap.wave_in, snap.wave_out, *(b.counts for b in books)):
         a.setflags(write=False)
-    return dataclasses.replace(snap, settings=MappingProxyType(dict(snap.settings)))
+    return snap
 
 
 # -- child side ------------------------------------------------------------------
@@ -80,7 +74,7 @@ def serve(commands: Connection, events: Connection, engine_kwargs: dict[str, Any
             snap = engine.snapshot()
             if snap is not last:
                 last = snap
-                emit(("snapshot", _portable(snap)))
+                emit(("snapshot", snap))
             time.sleep(1.0 / PUBLISH_HZ)
 
     def call(call_id: int, method: str, args: tuple) -> None:

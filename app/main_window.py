@@ -25,7 +25,7 @@ from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
 from app.views.main_view import MainView
 from app.views.token_view import TokenView
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 from engine.models.errors import CheckpointError
 from engine.store.errors import StoreError
 

@@ -13,7 +13,7 @@ from app.settings import Settings, ab_update
 from app.settings_store import SettingsStore
 from app.views.ab_view import tap_label
 from app.views.main_view import MainView
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 from engine.live.taps import tap_stages
 
 
@@ -122,7 +122,7 @@ class LiveControlsController(QObject):
         selected = self.client.current_tap()
         text = playing_text(selected, self.settings.value, heard)
         self.view.ab.set_playing(self._slot_prefix() + text)
-        frame_ms = snap.settings.get("vocoder_frame_ms")
+        frame_ms = snap.status.vocoder_frame_ms
         if frame_ms:  # the vocoder in use decides what one chunk step is worth
             self.view.chain.set_frame_ms(frame_ms)
         reduction = limiter_reduction_db(snap)

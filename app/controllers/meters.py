@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.views.main_view import MainView
 from app.views.timing_view import StageTiming
 from app.views.token_view import TokenView
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 
 CLIP_DB = -0.1  # a peak this close to full scale counts as a clip
 FRAME_MS = 33
@@ -127,12 +127,12 @@ def stage_timings(s: Snapshot) -> list[StageTiming]:
 def budget_ms(name: str, s: Snapshot) -> float:
     """Real-time budget of the stage labelled ``name`` (0 when unknown)."""
     if "vocoder" in name:  # a vocoder step, alone or fused after a codec: one chunk of audio
-        frame_ms = s.settings.get("vocoder_frame_ms") or 20.0
-        return frame_ms * float(s.settings.get("chunk") or 1)
+        frame_ms = s.status.vocoder_frame_ms or 20.0
+        return frame_ms * float(s.status.chunk or 1)
     if name.startswith("codec") and not name.startswith("codec2"):  # Codec 2 is not ours
         return s.latency.codec_ms
-    block = s.settings.get("device_block") or s.settings.get("block")
-    rate = s.settings.get("rate")
+    block = s.status.device_block or s.status.block
+    rate = s.status.rate
     if name == "engine block" and block and rate:
         return 1000.0 * float(block) / float(rate)
     return 0.0

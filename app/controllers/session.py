@@ -22,7 +22,7 @@ from app.settings_store import SettingsStore
 from app.views.main_view import MainView
 from app.worker import Worker
 from engine.audio.devices import DeviceInfo
-from engine.live.meters import Snapshot
+from engine.live.snapshot import Snapshot
 
 
 class SessionController(QObject):
@@ -147,17 +147,16 @@ class SessionController(QObject):
 
 
 def stream_detail(snap: Snapshot) -> str:
-    """``48 kHz · block 256 · mic → phones`` from the snapshot's settings."""
-    s = snap.settings
-    rate = s.get("rate")
+    """``48 kHz · block 256 · mic → phones`` from the snapshot's status."""
+    s = snap.status
     parts = []
-    if rate:
-        parts.append(f"{rate / 1000:g} kHz")
-    asked, used = s.get("block"), s.get("device_block")
+    if s.rate:
+        parts.append(f"{s.rate / 1000:g} kHz")
+    asked, used = s.block, s.device_block
     if used and asked and used != asked:
         parts.append(f"block {used} (server period; {asked} asked)")
     elif used or asked:
         parts.append(f"block {used or asked}")
-    if s.get("input_device"):
-        parts.append(f"{s['input_device']} → {s.get('output_device', '')}")
+    if s.input_device:
+        parts.append(f"{s.input_device} → {s.output_device or ''}")
     return " · ".join(parts)

@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         if snap.state != "running":
             print(f"streamvox run: cannot start: {snap.error}", file=sys.stderr)
             return 2
-        s = snap.settings
-        print(f"A={s['slot_a']} B={s['slot_b']} hearing {s['selected']}", flush=True)
+        s = snap.status
+        print(f"A={s.slot_a} B={s.slot_b} hearing {s.selected}", flush=True)
         began = time.monotonic()
         next_line = began + 1.0
         hear, next_flip = args.hear, began + args.flip

@@ -12,7 +12,9 @@ The thread lives as long as the :class:`Engine`; streams come and go with
   the processor, and the watchdogs of the stream (stalls, margin, skew,
   drift);
 * :class:`~engine.live.meters.StreamMeters`: levels, waveforms, load and
-  step times, published as an immutable :class:`~engine.live.meters.Snapshot`.
+  step times, published in an immutable
+  :class:`~engine.live.snapshot.Snapshot` with a typed
+  :class:`~engine.live.snapshot.Status` (:func:`~engine.live.status.engine_status`).
 
 Any failure (device gone, audio server killed, rate refused, no input
 device, bad weights) becomes ``state="error"`` plus a message in the
@@ -30,7 +32,6 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
@@ -39,10 +40,12 @@ from engine.chain import DEFAULT_CHUNK
 from engine.live import control as cmd
 from engine.live.latency import latency_breakdown
 from engine.live.live_stream import LiveStream, StreamOptions
-from engine.live.meters import Snapshot, StreamMeters, Xruns
+from engine.live.meters import StreamMeters
 from engine.live.processor import MixSettings
+from engine.live.snapshot import Snapshot, Xruns
+from engine.live.status import engine_status
 from engine.live.supply import StageSupply
-from engine.live.taps import ModelStageFactory, StageFactory, StageSet, check_tap, needed_taps
+from engine.live.taps import StageFactory, StageSet, check_tap, needed_taps
 from engine.live.token_meter import token_stats
 
 
@@ -419,48 +422,15 @@ class Engine:
             tokens=token_stats(proc),
             limiter_reduction_db=proc.limiter.reduction_db if proc is not None else None,
             heard_tap=proc.heard_tap() if proc is not None else "dry",
-            settings=MappingProxyType(self._settings_dict()),
+            status=engine_status(
+                self._settings,
+                self._chunk,
+                self.options.quality,
+                stage_set,
+                self._supply.factory,
+                self._start,
+                stream,
+            ),
             frames=m.frames,
             restarts=self._restarts,
         )
-
-    def _settings_dict(self) -> dict:
-        s, start, stream = self._settings, self._start, self._stream
-        stage_set, factory = self._supply.stage_set, self._supply.factory
-        out = {
-            "slot_a": s.slot_a,
-            "slot_b": s.slot_b,
-            "selected": s.selected,
-            "bypass": sorted(s.bypass),
-            "master_bypass": s.master_bypass,
-            "input_gain_db": s.input_gain_db,
-            "output_gain_db": s.output_gain_db,
-            "mute": s.mute,
-            "loudness_match": s.loudness_match,
-            "chunk": self._chunk,
-            "resampler": self.options.quality,
-        }
-        if stage_set is not None:
-            out["generation"] = stage_set.generation
-            out["vocoder_frame_ms"] = stage_set.vocoder_frame_ms()
-        if stream is not None:  # only these run: the slots' taps after bypasses
-            out["taps_running"] = sorted({node.tap for node in stream.proc.nodes.values()})
-        if isinstance(factory, ModelStageFactory):
-            out["codec_weights"] = str(factory.codec_weights or "bundled")
-            out["vocoder_weights"] = str(factory.vocoder_weights or "bundled")
-        if start is not None:
-            out.update(chain=start.chain, block=start.stream.block, adaptive=start.adaptive)
-        if stream is not None:
-            info = stream.info
-            out["margin_ms"] = stream.margin_ms()
-            out["drift_dropped_frames"] = stream.drift_dropped
-            out.update(
-                rate=info.rate,
-                device_block=info.block,  # JACK runs at its own period, whatever was asked
-                input_device=info.input_name,
-                output_device=info.output_name,
-                duplex=info.duplex,
-                in_channels=info.in_channels,
-                out_channels=info.out_channels,
-            )
-        return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.live.meters import Latency, Snapshot
+from engine.live.snapshot import Latency, Snapshot
 
 
 def latency_breakdown(info, host, proc, measured_ms: float | None) -> Latency:

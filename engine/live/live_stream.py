@@ -28,8 +28,8 @@ import numpy as np
 from engine.audio import shm
 from engine.audio.host import AudioHost
 from engine.live import control as cmd
-from engine.live.meters import Xruns
 from engine.live.processor import MixSettings, Processor
+from engine.live.snapshot import Xruns
 from engine.live.taps import StageSet
 
 

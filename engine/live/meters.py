@@ -1,98 +1,19 @@
-"""Engine metrics: accumulators on the engine thread, an immutable snapshot out.
+"""Meters: accumulators the engine thread updates after every block.
 
-The engine thread updates the accumulators after every block and publishes
-a new :class:`Snapshot` a few dozen times a second by swapping one
-reference; a front end reads the latest one whenever it likes (a size-1
-"latest value" channel: nobody waits on anybody).
+Levels, waveforms, load and step times, folded in block by block without
+allocating in steady state; what they hold goes out in the engine's
+:class:`~engine.live.snapshot.Snapshot`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
-from typing import Any
 
 import numpy as np
 
 from engine.dsp.mix import gain_to_db
-from engine.token_stats import TokenStats
-
-SILENCE_DB = -120.0
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Processing time of one stage per step, in milliseconds."""
-
-    last_ms: float
-    median_ms: float
-    p99_ms: float
-    max_ms: float
-    steps: int
-
-
-@dataclass(frozen=True)
-class Xruns:
-    """Dropouts by cause (events, except ``*_frames``)."""
-
-    input_overflow: int = 0  # PortAudio: input data lost before our callback
-    output_underflow: int = 0  # PortAudio: output buffer not filled in time
-    ring_overrun: int = 0  # input ring full: the engine fell seconds behind
-    ring_underrun: int = 0  # output ring empty: the engine was late, silence played
-    ring_underrun_frames: int = 0
-
-    @property
-    def total(self) -> int:
-        """All dropout events."""
-        return self.input_overflow + self.output_underflow + self.ring_overrun + self.ring_underrun
-
-    def __add__(self, other: Xruns) -> Xruns:
-        """Counts of two streams (or of a stream and those before it) together."""
-        return Xruns(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Xruns)))
-
-
-@dataclass(frozen=True)
-class Latency:
-    """Latency breakdown in milliseconds (algorithmic parts exact, device parts as reported)."""
-
-    device_in_ms: float = 0.0
-    device_out_ms: float = 0.0
-    ring_ms: float = 0.0  # output prefill (one block + the safety margin), less stream skew
-    resampler_ms: float = 0.0  # down + up resampling (and alignment padding)
-    codec_ms: float = 0.0
-    vocoder_ms: float = 0.0
-    chain_ms: float = 0.0  # the aligned latency every tap is delayed to
-    total_ms: float = 0.0  # device in + device out + ring + chain
-    measured_ms: float | None = None  # last loopback measurement
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything a front end shows, at one instant. Arrays are read-only."""
-
-    time: float = 0.0
-    state: str = "stopped"  # stopped | starting | running | error
-    error: str | None = None
-    input_peak_db: float = SILENCE_DB
-    input_rms_db: float = SILENCE_DB
-    output_peak_db: float = SILENCE_DB
-    output_rms_db: float = SILENCE_DB
-    wave_in: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(0, np.float32)))
-    wave_out: np.ndarray = field(default_factory=lambda: _frozen(np.zeros(0, np.float32)))
-    wave_seconds: float = 0.0
-    timings: dict[str, Timing] = field(default_factory=dict)
-    load: float = 0.0  # engine processing time / audio time
-    xruns: Xruns = field(default_factory=Xruns)
-    latency: Latency = field(default_factory=Latency)
-    codec_bitrate_bps: float | None = None
-    codec_tokens_per_s: float | None = None
-    tokens: TokenStats | None = None  # what the running codec sends (usage, entropy)
-    limiter_reduction_db: float | None = None  # safety limiter's gain reduction now
-    heard_tap: str = "dry"
-    settings: dict[str, Any] = field(default_factory=dict)
-    frames: int = 0  # device frames processed since the stream started
-    restarts: int = 0
+from engine.live.snapshot import Timing
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

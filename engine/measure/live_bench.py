@@ -294,7 +294,7 @@ def measure_config(
         device_ms=lat.device_in_ms + lat.device_out_ms,
         median_ms=float(np.median([w.median_ms for w in windows])) if windows else 0.0,
         p99_ms=max((w.p99_ms for w in windows), default=0.0),
-        budget_ms=1000.0 * block / int(last.settings.get("rate", opts.rate)),
+        budget_ms=1000.0 * block / int(last.status.rate or opts.rate),
         load=last.load,
         dropouts=_dropouts(last) - _dropouts(first),
         server_xruns=None if server1 is None else server1 - server0,

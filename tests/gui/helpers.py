@@ -15,16 +15,16 @@ def wait_engine(client, predicate, timeout=30.0):
         try:
             if predicate(snap):
                 return snap
-        except KeyError:  # the engine has not published its settings yet
+        except (KeyError, AttributeError):  # the engine has not published all of it yet
             pass
         time.sleep(0.01)
     raise AssertionError(
         f"engine never reached the expected state: state={snap.state} error={snap.error} "
-        f"settings={dict(snap.settings)}"
+        f"status={snap.status}"
     )
 
 
 def engine_heard_slot(snap):
     """The tap the engine's selected slot holds."""
-    s = snap.settings
-    return s["slot_a"] if s["selected"] == "A" else s["slot_b"]
+    s = snap.status
+    return s.slot_a if s.selected == "A" else s.slot_b

@@ -51,19 +51,19 @@ def test_choosers_and_space_drive_the_engine(qtbot, jack_server, window, client)
     snap = wait_engine(
         client,
         lambda s: (
-            (s.settings["slot_a"], s.settings["slot_b"]) == ("codec", "opus@9.3/20ms")
+            (s.status.slot_a, s.status.slot_b) == ("codec", "opus@9.3/20ms")
             and s.heard_tap == "opus@9.3/20ms"
-            and s.settings.get("taps_running") == ["codec", "opus@9.3/20ms"]
+            and s.status.taps_running == ("codec", "opus@9.3/20ms")
         ),
         timeout=30,
     )
-    assert snap.settings["selected"] == "B"
+    assert snap.status.selected == "B"
     # (the label follows the snapshots the window polls, a little after the engine)
     qtbot.waitUntil(lambda: ab.playing.text() == "Now playing: B · Opus 9.3 kbit/s", timeout=5000)
     assert not any(b.isChecked() for b in ab.buttons.values())  # Opus has no quick button
     # When Space flips
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    snap = wait_engine(client, lambda s: s.heard_tap == "codec" and s.settings["selected"] == "A")
+    snap = wait_engine(client, lambda s: s.heard_tap == "codec" and s.status.selected == "A")
     qtbot.waitUntil(lambda: ab.playing.text() == "Now playing: A · Codec", timeout=5000)
     assert ab.buttons["codec"].isChecked()
     # Both taps come out at the same latency: the slower one's (Opus)
@@ -73,7 +73,7 @@ def test_choosers_and_space_drive_the_engine(qtbot, jack_server, window, client)
     assert snap.latency.chain_ms == pytest.approx(latency)
     # When A gets Opus into the vocoder while B is heard, B keeps playing
     choose(ab.slot_combos["A"], "opus@9.3/20ms+vocoder")
-    snap = wait_engine(client, lambda s: s.settings["slot_a"] == "opus@9.3/20ms+vocoder")
+    snap = wait_engine(client, lambda s: s.status.slot_a == "opus@9.3/20ms+vocoder")
     assert snap.heard_tap == "opus@9.3/20ms"
     # The settings remember the A/B choice and which slot is heard
     s = window.settings.value
@@ -82,7 +82,7 @@ def test_choosers_and_space_drive_the_engine(qtbot, jack_server, window, client)
     # Level match on/off reaches the engine
     was = ab.level_match.isChecked()
     ab.level_match.click()
-    wait_engine(client, lambda s: s.settings["loudness_match"] is (not was))
+    wait_engine(client, lambda s: s.status.loudness_match is (not was))
 
 
 def test_remembered_ab_choice_comes_back(qtbot, client):
@@ -98,11 +98,10 @@ def test_remembered_ab_choice_comes_back(qtbot, client):
     snap = wait_engine(
         client,
         lambda s: (
-            (s.settings["slot_a"], s.settings["slot_b"], s.settings["selected"])
-            == ("codec", "mulaw@64", "A")
+            (s.status.slot_a, s.status.slot_b, s.status.selected) == ("codec", "mulaw@64", "A")
         ),
     )
-    assert snap.settings["slot_a"] == "codec"
+    assert snap.status.slot_a == "codec"
     w.close()
 
 

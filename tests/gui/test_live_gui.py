@@ -203,17 +203,15 @@ def test_device_panel_changes_restart_the_stream_and_are_remembered(
 ):
     # Given the stream running with block 256
     before = start(qtbot, window, client)
-    assert before.settings["block"] == 256
+    assert before.status.block == 256
     # When the person picks block 128 in the device panel
     panel = window.view.devices
     panel.block.setCurrentIndex(panel.block.findData(128))
     # Then the engine reopens the device with it, and the choice is remembered
-    snap = wait_engine(
-        client, lambda s: s.state == "running" and s.settings.get("block") == 128, timeout=60
-    )
+    snap = wait_engine(client, lambda s: s.state == "running" and s.status.block == 128, timeout=60)
     # JACK runs every client at its own period: the engine says so, the status line
     # shows it, and the latency does not grow
-    assert snap.settings["device_block"] == 256
+    assert snap.status.device_block == 256
     assert snap.latency.ring_ms <= before.latency.ring_ms + 1e-6
     qtbot.waitUntil(lambda: "server period" in window.view.transport.detail.text(), timeout=5000)
     assert window.settings.value.block_size == 128
@@ -250,14 +248,14 @@ def test_a_vocoder_with_shorter_frames_relabels_the_chunk_control(
     # Given the stream running with the (tiny, seed-frame) vocoder at chunk 10
     start(qtbot, window, client)
     window.view.chain.chunk.setValue(10)
-    wait_engine(client, lambda s: s.settings.get("vocoder_frame_ms") == 20.0)
+    wait_engine(client, lambda s: s.status.vocoder_frame_ms == 20.0)
     assert "200 ms" in window.view.chain.chunk_label.text()
     # When the 8 ms-frame vocoder is picked in the Models dialog
     dialog = window.open_models()
     dialog.select_name("lowlatency-vocoder")
     dialog.use_button.click()
     # Then the engine runs it, and the chunk control says what a frame is now worth
-    wait_engine(client, lambda s: s.settings.get("vocoder_frame_ms") == 8.0, timeout=30)
+    wait_engine(client, lambda s: s.status.vocoder_frame_ms == 8.0, timeout=30)
     qtbot.waitUntil(lambda: "80 ms" in window.view.chain.chunk_label.text(), timeout=5000)
     assert "+8 ms" in window.view.chain.chunk_label.text()
     assert client.snapshot().state == "running"
@@ -268,20 +266,20 @@ def test_a_fixed_safety_margin_from_the_device_panel_reaches_the_engine(
 ):
     # Given the stream running with the automatic margin
     before = start(qtbot, window, client)
-    assert before.settings["adaptive"] is True
+    assert before.status.adaptive is True
     # When the person fixes the margin at 8 ms
     panel = window.view.devices
     panel.margin.setCurrentIndex(panel.margin.findData(8.0))
     # Then the engine restarts with exactly that much beyond one block, never grown
     snap = wait_engine(
-        client, lambda s: s.state == "running" and s.settings.get("adaptive") is False, timeout=60
+        client, lambda s: s.state == "running" and s.status.adaptive is False, timeout=60
     )
-    assert snap.settings["margin_ms"] == pytest.approx(8.0, abs=0.05)
+    assert snap.status.margin_ms == pytest.approx(8.0, abs=0.05)
     assert snap.latency.ring_ms == pytest.approx(
-        8.0 + 1000.0 * snap.settings["device_block"] / RATE, abs=0.05
+        8.0 + 1000.0 * snap.status.device_block / RATE, abs=0.05
     )
     assert window.settings.value.safety_margin_ms == 8.0
     # and back to automatic
     panel.margin.setCurrentIndex(panel.margin.findData(0.0))
-    wait_engine(client, lambda s: s.state == "running" and s.settings.get("adaptive"), timeout=60)
+    wait_engine(client, lambda s: s.state == "running" and s.status.adaptive, timeout=60)
     assert window.settings.value.safety_margin_ms == 0.0

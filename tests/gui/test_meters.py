@@ -1,13 +1,11 @@
 """The meters draw what the engine's snapshot says (snapshots built as the engine does)."""
 
-from types import MappingProxyType
-
 import numpy as np
 import pytest
 
 from app.controllers.meters import MetersController, budget_ms, latency_rows
 from app.views.main_view import MainView
-from engine.live.meters import Latency, Snapshot, Timing, Xruns
+from engine.live.snapshot import Latency, Snapshot, Status, Timing, Xruns
 
 
 def running_snapshot(**changes):
@@ -34,7 +32,7 @@ def running_snapshot(**changes):
         codec_bitrate_bps=18666.7,
         codec_tokens_per_s=2666.7,
         heard_tap="codec+vocoder",
-        settings=MappingProxyType({"block": 256, "rate": 48000}),
+        status=Status(block=256, rate=48000),
     )
     values.update(changes)
     return Snapshot(**values)
@@ -107,7 +105,7 @@ def test_stopped_engine_shows_no_latency_numbers():
 def test_limiter_indicator_follows_the_engine_snapshot(qtbot):
     from app.controllers.live_controls import limiter_reduction_db
     from app.views.mix_view import MixView
-    from engine.live.meters import Snapshot
+    from engine.live.snapshot import Snapshot
 
     view = MixView()
     qtbot.addWidget(view)
@@ -120,9 +118,7 @@ def test_limiter_indicator_follows_the_engine_snapshot(qtbot):
 
 
 def test_vocoder_budget_follows_the_frame_of_the_vocoder_in_use():
-    from types import MappingProxyType
-
-    seed = Snapshot(settings=MappingProxyType({"chunk": 3}))
-    fast = Snapshot(settings=MappingProxyType({"chunk": 3, "vocoder_frame_ms": 8.0}))
+    seed = Snapshot(status=Status(chunk=3))
+    fast = Snapshot(status=Status(chunk=3, vocoder_frame_ms=8.0))
     assert budget_ms("vocoder", seed) == 60.0  # the seed's 20 ms frames
     assert budget_ms("codec+vocoder/vocoder", fast) == 24.0

@@ -22,8 +22,8 @@ def test_a_remembered_store_model_is_what_the_engine_runs(qtbot, client):
     w = _window(qtbot, client, store)
     try:
         wanted = "vocos_seedframe.safetensors"
-        snap = wait_engine(client, lambda s: s.settings.get("vocoder_weights", "").endswith(wanted))
-        assert snap.settings["codec_weights"] != "bundled"  # the fixture's tiny codec stays
+        snap = wait_engine(client, lambda s: (s.status.vocoder_weights or "").endswith(wanted))
+        assert snap.status.codec_weights != "bundled"  # the fixture's tiny codec stays
         assert store.value.vocoder_weights == "seedframe-vocoder"
         assert "seedframe-vocoder" in w.view.chain.vocoder_weights.text()
     finally:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.controllers.meters import MetersController
-from app.engine_process import _portable, _restored
+from app.engine_process import _restored
 from app.views.main_view import MainView
 from app.views.token_view import EMPTY, TokenView
 from engine.token_stats import TokenCounter
@@ -87,7 +87,7 @@ def test_a_uniform_stream_shows_no_saving(qtbot):
 
 
 def test_token_statistics_survive_the_trip_from_the_engine_process():
-    snap = _restored(pickle.loads(pickle.dumps(_portable(running_snapshot(tokens=token_stats())))))
+    snap = _restored(pickle.loads(pickle.dumps(running_snapshot(tokens=token_stats()))))
     assert snap.tokens.window_hops == 64 and snap.tokens.tokens_total == 64 * 40
     for book, sent in zip(snap.tokens.codebooks, token_stats().codebooks, strict=True):
         np.testing.assert_array_equal(book.counts, sent.counts)

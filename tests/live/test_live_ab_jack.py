@@ -78,9 +78,9 @@ def test_codec_on_a_and_opus_on_b_flip_in_time_without_clicks(factory, rig):
         engine.send(cmd.Capture(4.0))  # armed for the stream's first block
         engine.send(cmd.Start(SPEC, chunk=2, margin_ms=40.0, adaptive=False))
         snap = wait_for(engine, running, timeout=60.0)
-        s = snap.settings
-        assert (s["slot_a"], s["slot_b"], s["selected"]) == ("codec", "opus@9.3/20ms", "B")
-        assert s["taps_running"] == ["codec", "opus@9.3/20ms"]  # nothing else runs
+        s = snap.status
+        assert (s.slot_a, s.slot_b, s.selected) == ("codec", "opus@9.3/20ms", "B")
+        assert s.taps_running == ("codec", "opus@9.3/20ms")  # nothing else runs
         assert snap.heard_tap == "opus@9.3/20ms"
         rig.wire()
         x = voice_like(3.2)
@@ -151,14 +151,14 @@ def test_a_tap_assigned_while_running_joins_without_restarting_the_other(factory
         engine.send(cmd.SelectSlot("A"))
         engine.send(cmd.Start(SPEC, chunk=2, margin_ms=40.0, adaptive=False))
         first = wait_for(engine, running, timeout=60.0)
-        assert first.settings["taps_running"] == ["codec"]
-        gen = first.settings["generation"]
+        assert first.status.taps_running == ("codec",)
+        gen = first.status.generation
         engine.send(cmd.AssignTap("B", "mulaw,vocoder"))
         engine.send(cmd.SelectSlot("B"))
         snap = wait_for(engine, lambda s: s.heard_tap == "mulaw@64+vocoder", timeout=60.0)
-        assert snap.settings["generation"] == gen  # same generation: codec kept running
+        assert snap.status.generation == gen  # same generation: codec kept running
         # mu-law feeding the vocoder runs fused with it: no mu-law node of its own yet
-        assert snap.settings["taps_running"] == ["codec", "mulaw@64+vocoder"]
+        assert snap.status.taps_running == ("codec", "mulaw@64+vocoder")
         assert snap.latency.vocoder_ms > 0 and snap.latency.codec_ms == pytest.approx(11.0)
         # the vocoder's bypass turns B into mu-law alone, at the same latency
         engine.send(cmd.SetBypass("vocoder", True))

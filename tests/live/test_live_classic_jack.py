@@ -36,7 +36,7 @@ def test_amrwb_on_b_plays_its_offline_output_at_the_reported_latency(rig):
         engine.send(cmd.Capture(3.0))  # armed for the stream's first block
         engine.send(cmd.Start(SPEC, chunk=1, margin_ms=40.0, adaptive=False))
         snap = wait_for(engine, running, timeout=60.0)
-        assert (snap.settings["slot_b"], snap.settings["selected"], snap.heard_tap) == (
+        assert (snap.status.slot_b, snap.status.selected, snap.heard_tap) == (
             TAP,
             "B",
             TAP,

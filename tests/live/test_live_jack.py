@@ -92,7 +92,7 @@ def test_two_streams_instead_of_duplex_also_give_an_exact_copy(engine, rig):
     spec = StreamSpec(input="system", output="system", block=256, duplex=False)
     engine.send(cmd.Start(spec, chain="dry", margin_ms=40.0, adaptive=False))
     snap = wait_for(engine, running)
-    assert snap.settings["duplex"] is False
+    assert snap.status.duplex is False
     rig.wire()
     time.sleep(0.5)  # the two streams start one after the other: let that settle
     delay, x, rec = measured_delay(rig, seconds=1.0)
@@ -174,7 +174,7 @@ def test_chunk_size_change_applies_live(engine, rig):
     engine.send(cmd.SetChunk(2))
     after = wait_for(
         engine,
-        lambda s: s.settings.get("chunk") == 2 and s.latency.total_ms < before.latency.total_ms,
+        lambda s: s.status.chunk == 2 and s.latency.total_ms < before.latency.total_ms,
     )
     time.sleep(0.3)  # new stages warm, crossfade done
     d2, _, _ = measured_delay(rig, seed=2, engine=engine)
@@ -206,7 +206,7 @@ def test_margin_grows_after_underruns_until_the_engine_keeps_up(rig):
         # The ring starts at one block; each underrun adds a block (or 5 ms). The
         # first growth may come before the first "running" snapshot, so compare
         # with the block, not with that snapshot.
-        block_ms = 1000.0 * first.settings["device_block"] / RATE
+        block_ms = 1000.0 * first.status.device_block / RATE
         settled = wait_for(engine, lambda s: s.latency.ring_ms >= block_ms + 5.0, timeout=5.0)
         assert settled.xruns.ring_underrun > 0
         time.sleep(1.0)

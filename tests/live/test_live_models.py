@@ -95,21 +95,21 @@ def test_weights_swap_live_and_bad_weights_leave_the_old_ones_playing(
         engine.send(cmd.Start(SPEC, chain="codec,vocoder", chunk=2, margin_ms=40.0))
         first = wait_for(engine, running, timeout=60.0)
         engine.send(cmd.SwapWeights(codec=str(resources.DEFAULT_CODEC_WEIGHTS)))
-        gen = first.settings["generation"]
-        swapped = wait_for(engine, lambda s: s.settings["generation"] > gen, timeout=60.0)
+        gen = first.status.generation
+        swapped = wait_for(engine, lambda s: s.status.generation > gen, timeout=60.0)
         assert swapped.error is None
-        assert swapped.settings["codec_weights"] == str(resources.DEFAULT_CODEC_WEIGHTS)
+        assert swapped.status.codec_weights == str(resources.DEFAULT_CODEC_WEIGHTS)
         bad = tmp_path / "broken.safetensors"
         bad.write_bytes(b"not a checkpoint")
         engine.send(cmd.SwapWeights(vocoder=str(bad)))
         snap = wait_for(engine, lambda s: s.error is not None, timeout=60.0)
         assert "broken.safetensors" in snap.error
         assert snap.state == "running" and snap.heard_tap == "codec+vocoder"
-        assert snap.settings["vocoder_weights"] == "bundled"  # the old ones play on
+        assert snap.status.vocoder_weights == "bundled"  # the old ones play on
         engine.send(cmd.SetChunk(1))  # later rebuilds still use the good weights
-        gen = swapped.settings["generation"] + 1
-        snap = wait_for(engine, lambda s: s.settings["generation"] > gen, timeout=60.0)
-        assert snap.state == "running" and snap.settings["chunk"] == 1
+        gen = swapped.status.generation + 1
+        snap = wait_for(engine, lambda s: s.status.generation > gen, timeout=60.0)
+        assert snap.state == "running" and snap.status.chunk == 1
         (fused,) = fuse_series([factory("codec", 1), factory("vocoder", 1)])
         # the vocoder adds one chunk + its output delay, less what fusing saves
         # (1 ms with the default's 8 ms frames, where the hops 240 and 128 rarely line up)

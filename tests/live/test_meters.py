@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.live.meters import LevelMeter, LoadMeter, StepTimer, WaveBuffer, Xruns
+from engine.live.meters import LevelMeter, LoadMeter, StepTimer, WaveBuffer
+from engine.live.snapshot import Xruns
 
 
 def test_step_timer_summary():

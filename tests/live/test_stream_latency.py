@@ -41,7 +41,7 @@ def test_reported_latency_is_measured_latency(jack_server, rig, duplex):
     engine = Engine(factory=toy_factory(), options=EngineOptions(retry_s=0.3))
     try:
         snap = _start(engine, duplex)
-        assert snap.settings["duplex"] is duplex
+        assert snap.status.duplex is duplex
         assert gc.get_freeze_count() > 0  # no full GC pass walks the models mid-stream
         rig.wire()
         x = 0.2 * np.random.default_rng(3).standard_normal(int(0.8 * RATE))
@@ -55,7 +55,7 @@ def test_reported_latency_is_measured_latency(jack_server, rig, duplex):
         # the same latency in both modes: one period plus the margin, nothing else
         expected = PERIOD + round(MARGIN_MS * RATE / 1000.0)
         assert delay == pytest.approx(expected, abs=0.01)
-        assert snap.settings["margin_ms"] == pytest.approx(MARGIN_MS, abs=0.03)
+        assert snap.status.margin_ms == pytest.approx(MARGIN_MS, abs=0.03)
         if not duplex:  # the start skew was measured (whole periods on JACK) and made up
             skew = engine._stream.host.counter(shm.SKEW)
             assert skew % PERIOD == 0
