@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from app.selftest import check_gui
+from app.smoke import check_gui
 
 COMMANDS = (
     "process", "encode", "decode", "evaluate", "models", "bench", "devices", "run", "selftest",

@@ -9,16 +9,28 @@ offscreen Qt platform when there is no display. It waits for the engine
 process's first snapshot (proof that the engine child starts, which is what
 breaks first in a frozen build), draws the window once, closes everything
 and prints one line. Exit code 0 on success, 1 with the reason otherwise.
-It runs in a child process so that a Qt abort cannot take the caller down.
+It runs in a child process so that a Qt abort cannot take the caller down:
+:func:`check_gui` is the caller's side, the GUI check that the ``streamvox``
+command line adds to ``self-test`` (the engine's checks know no front end).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+from engine.audio.child import child_env
+
+if TYPE_CHECKING:
+    from engine.selftest import CheckResult
+
+GUI_TIMEOUT_S = 120.0
 
 
 def use_offscreen_without_display(env: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -83,6 +95,50 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     print(f"OK {summary}")
     return 0
+
+
+# -- the caller's side ---------------------------------------------------------------------
+
+
+def gui_command(timeout: float) -> list[str]:
+    """How to start this module; a frozen ``streamvox`` emulates ``-m`` for it."""
+    return [sys.executable, "-m", "app.smoke", "--timeout", f"{timeout:g}"]
+
+
+def check_gui(timeout: float = GUI_TIMEOUT_S) -> CheckResult:
+    """Create the main window offscreen in a child process (no audio is started)."""
+    from engine.selftest import CheckResult
+
+    env = child_env()
+    use_offscreen_without_display(env)
+    try:
+        done = subprocess.run(
+            gui_command(timeout),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout + 30.0,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return CheckResult("GUI", False, f"the GUI process could not run: {exc}")
+    lines = done.stdout.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if done.returncode == 0 and last.startswith("OK "):
+        return CheckResult("GUI", True, last[3:])
+    return CheckResult("GUI", False, _gui_failure(done.returncode, last, done.stderr))
+
+
+def _gui_failure(code: int, last: str, stderr: str) -> str:
+    """The child's own FAIL line, or how it died and the end of its stderr."""
+    if last.startswith("FAIL "):
+        return last[5:]
+    if code < 0:
+        why = f"the GUI process was killed by {signal.Signals(-code).name}"
+    else:
+        why = f"the GUI process exited with code {code}"
+    tail = " | ".join(stderr.strip().splitlines()[-3:])
+    return why + (f" (stderr: {tail})" if tail else "")
 
 
 if __name__ == "__main__":

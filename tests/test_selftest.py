@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from app import selftest as gui_selftest
+from app import smoke
 from app.cli import main
-from app.selftest import check_gui
+from app.smoke import check_gui
 from engine import resources, selftest
 from engine.selftest import CHAINS, check_chain, training_steps, voice_like_signal
 from engine.stage import DryStage
@@ -98,7 +98,7 @@ def test_a_stage_that_misdeclares_its_latency_fails(monkeypatch):
 def test_a_crashing_gui_process_is_a_fail_line_not_a_crash(monkeypatch):
     # Given a GUI child that aborts (as Qt does without its platform plugin)
     monkeypatch.setattr(
-        gui_selftest, "gui_command", lambda timeout: [sys.executable, "-c", "import os; os.abort()"]
+        smoke, "gui_command", lambda timeout: [sys.executable, "-c", "import os; os.abort()"]
     )
     # When the GUI check runs, then this process survives and reports the signal
     result = check_gui(timeout=10)
