@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
+from engine.audio.child import die_with_parent
 from engine.audio.errors import AudioError
 
 
@@ -50,13 +51,15 @@ class JackServer:
     as xruns.
     """
 
-    def __init__(self, rate: int = 48000, period: int = 256, sync: bool = False) -> None:
+    def __init__(
+        self, rate: int = 48000, period: int = 256, sync: bool = False, pool: str = "svbench"
+    ) -> None:
         if not 8000 <= rate <= 384000:
             raise ValueError(f"rate must be 8000..384000 Hz, got {rate}")
         if not 16 <= period <= 8192:
             raise ValueError(f"period must be 16..8192 frames, got {period}")
         self.rate, self.period, self.sync = rate, period, sync
-        self.name, self._lock = _claim_name()
+        self.name, self._lock = _claim_name(pool)
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -67,7 +70,9 @@ class JackServer:
         cmd = [require_jack(), "--no-realtime", *(["-S"] if self.sync else []), "-n", self.name,
                "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]  # fmt: skip
         self._log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
         deadline = time.monotonic() + timeout
         jack.set_error_function(lambda _msg: None)  # "cannot connect" until it is up
         time.sleep(0.2)
@@ -91,6 +96,25 @@ class JackServer:
         lines = self._log.read().decode(errors="replace").strip().splitlines()
         return " | ".join(lines[-3:])
 
+    def log_lines(self) -> list[str]:
+        """What jackd has printed so far (it names the client that made an xrun)."""
+        self._log.seek(0, 2)
+        end = self._log.tell()
+        self._log.seek(0)
+        return self._log.read(end).decode(errors="replace").splitlines()
+
+    def kill(self) -> None:
+        """Kill the server abruptly, as a crash would.
+
+        A killed server leaves its slot in JACK's registry; :meth:`start`
+        with the same name reclaims it, so a killed server must be started
+        again and then :meth:`stop`-ped.
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
     def stop(self) -> None:
         """Shut the server down cleanly (it frees its slot in JACK's registry)."""
         if self.proc is not None and self.proc.poll() is None:
@@ -112,25 +136,27 @@ class JackServer:
 NAME_POOL = 4
 
 
-def _claim_name():
+def _claim_name(pool: str):
     """A server name from a small pool, held by a file lock: ``(name, lock file)``.
 
     JACK keeps servers in a machine-wide registry of a few slots and frees
     a killed server's slot only when a server of the same name starts
     again; a fresh name per run would leak a slot on every interrupted run.
+    The lock keeps parallel runs on different names; the bench (``svbench``)
+    and the tests (``svtest``) draw from pools of their own.
     """
     import fcntl
 
     for i in range(NAME_POOL):
-        path = os.path.join(tempfile.gettempdir(), f"streamvox-bench-jack-{os.getuid()}-{i}.lock")
+        path = os.path.join(tempfile.gettempdir(), f"streamvox-{pool}-jack-{os.getuid()}-{i}.lock")
         f = open(path, "w")  # noqa: SIM115 - held open as the lock
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             f.close()
             continue
-        return f"svbench{i}", f
-    raise JackUnavailableError(f"all {NAME_POOL} bench JACK server names are in use")
+        return f"{pool}{i}", f
+    raise JackUnavailableError(f"all {NAME_POOL} {pool} JACK server names are in use")
 
 
 def server_period(name: str | None) -> tuple[int, int]:

@@ -19,17 +19,26 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.audio.child import child_env, die_with_parent
+
 
 class ProbeProcess:
     """Play into ``target``'s inputs and record its first output, from a child process."""
 
-    def __init__(self, server: str | None = None, target: str = "streamvox") -> None:
-        from engine.audio.child import child_env
-
+    def __init__(
+        self, server: str | None = None, target: str = "streamvox", watch_xruns: bool = True
+    ) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="svprobe-"))
         cmd = [sys.executable, "-m", "engine.measure.probe_process", server or "", target]
+        if not watch_xruns:
+            cmd.append("--no-xruns")
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env()
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            preexec_fn=die_with_parent,
         )
         self.xrun_frames: list[int] = []
         self._call("ping")
@@ -49,8 +58,16 @@ class ProbeProcess:
         """Connect the probe to the target's ports (idempotent)."""
         self._call("wire")
 
+    def loopback(self) -> None:
+        """Connect the target's output straight back to its input."""
+        self._call("loopback")
+
+    def graph(self) -> dict[str, list[str]]:
+        """Every port of the server and what it is connected to (for diagnostics)."""
+        return self._call("graph")["graph"]
+
     def server_xruns(self) -> int:
-        """Xruns the server reported since the probe process started."""
+        """Xruns the server reported since the probe process started (0 without ``watch_xruns``)."""
         return int(self._call("xruns")["count"])
 
     def play_record(self, signal: np.ndarray, extra: float = 0.5) -> np.ndarray:
@@ -75,17 +92,23 @@ class ProbeProcess:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def serve(server: str | None, target: str) -> None:
-    """Child side: answer commands until ``quit`` or end of input."""
+def serve(server: str | None, target: str, watch_xruns: bool = True) -> None:
+    """Child side: answer commands until ``quit`` or end of input.
+
+    ``watch_xruns`` adds a client that counts the server's xruns (in a
+    synchronous server one more client the cycle waits for).
+    """
     import jack
 
     from engine.measure.jack_probe import JackProbe
 
     probe = JackProbe(server, target)
     xruns = [0]
-    watcher = jack.Client("svxruns", servername=server, no_start_server=True)
-    watcher.set_xrun_callback(lambda _delay: xruns.__setitem__(0, xruns[0] + 1))
-    watcher.activate()
+    watcher = None
+    if watch_xruns:
+        watcher = jack.Client("svxruns", servername=server, no_start_server=True)
+        watcher.set_xrun_callback(lambda _delay: xruns.__setitem__(0, xruns[0] + 1))
+        watcher.activate()
     for line in sys.stdin:
         words = line.split()
         if not words or words[0] == "quit":
@@ -99,6 +122,13 @@ def serve(server: str | None, target: str) -> None:
                 rec = probe.play_record(np.load(words[1]), extra=float(words[2]))
                 np.save(words[3], rec)
                 reply = {"xruns": list(probe.xrun_frames)}
+            elif words[0] == "loopback":
+                probe.loopback()
+                reply = {}
+            elif words[0] == "graph":
+                c = probe.player
+                links = {p.name: [q.name for q in c.get_all_connections(p)] for p in c.get_ports()}
+                reply = {"graph": links}
             elif words[0] == "xruns":
                 reply = {"count": xruns[0]}
             elif words[0] == "ping":
@@ -109,9 +139,10 @@ def serve(server: str | None, target: str) -> None:
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(reply), flush=True)
     probe.close()
-    watcher.deactivate()
-    watcher.close()
+    if watcher is not None:
+        watcher.deactivate()
+        watcher.close()
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1] or None, sys.argv[2])
+    serve(sys.argv[1] or None, sys.argv[2], watch_xruns="--no-xruns" not in sys.argv[3:])
