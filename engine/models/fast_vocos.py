@@ -32,9 +32,11 @@ from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
 from engine.models.vocos import VocosConfig, VocosGenerator
 from engine.models.vocos_backbone import LAYER_NORM_EPS
-from engine.models.vocos_head import MAG_CLIP
+from engine.models.vocos_head import LOG_MAG_CLIP, MAG_CLIP
+from engine.models.vocos_phase import FramePhase
 
 _MAG_EPS = 1e-6
+_METHODS = ["spectrum", "synthesize"]  # kept by TorchScript's freeze: the RTPGHI path
 _LOG_FLOOR = 1e-5
 
 
@@ -45,6 +47,7 @@ class FastVocosState:
     mel_history: torch.Tensor  # (B, n_fft - hop) previous input samples
     conv_caches: list[torch.Tensor]  # embed (B, k-1, n_mels), then (B, k-1, dim) per block
     ola_tail: torch.Tensor  # (B, n_fft - hop) overlap-add tail not yet released
+    phase: FramePhase | None = None  # RTPGHI state of a ``phase == "rtpghi"`` head
 
     @property
     def batch_size(self) -> int:
@@ -57,6 +60,8 @@ class FastVocosState:
         for cache in self.conv_caches:
             cache.zero_()
         self.ola_tail.zero_()
+        if self.phase is not None:
+            self.phase.reset()
 
 
 class _ConvNeXt(nn.Module):
@@ -127,6 +132,14 @@ class FastVocosCore(nn.Module):
         ola_tail: torch.Tensor,
     ) -> torch.Tensor:
         """``(B, hop*N)`` new samples -> ``(B, hop*N)`` released samples; state in place."""
+        log_mag, phase = self.spectrum(x, mel_history, conv_caches)
+        return self.synthesize(log_mag, phase, ola_tail)
+
+    @torch.jit.export
+    def spectrum(
+        self, x: torch.Tensor, mel_history: torch.Tensor, conv_caches: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, hop*N)`` new samples -> the head's log-magnitude and phase ``(B, N, n_bins)``."""
         b, length = x.shape
         n = length // self.hop
         padded = torch.cat([mel_history, x], 1)
@@ -149,8 +162,16 @@ class FastVocosCore(nn.Module):
         if self.use_prior:  # same as engine.dsp.mel_prior.log_prior (scriptable inline)
             prior = torch.matmul(torch.exp(mel), self.prior)
             log_mag = log_mag + torch.log(torch.clamp(prior, min=self.prior_floor))
+        return log_mag, y[..., self.n_bins :]
+
+    @torch.jit.export
+    def synthesize(
+        self, log_mag: torch.Tensor, phase: torch.Tensor, ola_tail: torch.Tensor
+    ) -> torch.Tensor:
+        """Log-magnitude and phase ``(B, N, n_bins)`` -> ``(B, hop*N)``; ``ola_tail`` in place."""
+        b, n = log_mag.shape[0], log_mag.shape[1]
         mag = torch.exp(log_mag).clamp(max=self.mag_clip)
-        frames = torch.fft.irfft(torch.polar(mag, y[..., self.n_bins :]), n=self.n_fft)
+        frames = torch.fft.irfft(torch.polar(mag, phase), n=self.n_fft)
         frames = frames * self.synth_window  # (B, N, n_fft)
         total = n * self.hop + self.context
         out = F.fold(frames.transpose(1, 2), (1, total), (1, self.n_fft), stride=(1, self.hop))
@@ -204,6 +225,7 @@ class FastVocos:
             mel_history=torch.zeros(batch_size, c.context),
             conv_caches=[torch.zeros(batch_size, c.kernel - 1, w) for w in self._widths],
             ola_tail=torch.zeros(batch_size, c.context),
+            phase=FramePhase(c.n_fft, c.hop, batch_size) if c.phase == "rtpghi" else None,
         )
 
     def stream_step(self, x_new: torch.Tensor, state: FastVocosState | None = None) -> torch.Tensor:
@@ -226,7 +248,11 @@ class FastVocos:
             )
         with torch.inference_mode():
             x = x_new.to(torch.float32)
-            return self.core(x, state.mel_history, state.conv_caches, state.ola_tail)
+            if state.phase is None:
+                return self.core(x, state.mel_history, state.conv_caches, state.ola_tail)
+            log_mag, _ = self.core.spectrum(x, state.mel_history, state.conv_caches)
+            log_mag = log_mag.clamp(max=LOG_MAG_CLIP)
+            return self.core.synthesize(log_mag, state.phase(log_mag), state.ola_tail)
 
     def reset(self) -> None:
         """Forget the own stream (the next :meth:`stream_step` starts afresh)."""
@@ -280,7 +306,8 @@ def _script(core: nn.Module) -> tuple[nn.Module, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.freeze(torch.jit.script(core)), True
+            frozen = torch.jit.freeze(torch.jit.script(core), preserved_attrs=_METHODS)
+            return frozen, True
     except Exception as exc:  # TorchScript is deprecated: keep working without it
         warnings.warn(f"TorchScript unavailable ({exc}); using eager mode", stacklevel=3)
         return core, False

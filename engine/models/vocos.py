@@ -25,6 +25,7 @@ from engine.dsp.mel import CausalLogMel
 from engine.models.vocos_backbone import VocosBackbone
 from engine.models.vocos_config import VocosConfig
 from engine.models.vocos_head import ISTFTHead
+from engine.models.vocos_phase import FramePhase
 
 __all__ = ["VocosConfig", "VocosGenerator", "VocosStreamState", "SEED_PREFIXES"]
 
@@ -39,6 +40,7 @@ class VocosStreamState:
     mel_history: torch.Tensor  # (B, n_fft - hop) previous input samples
     conv_caches: list[torch.Tensor]  # embed (B, n_mels, k-1), then (B, dim, k-1) per block
     ola_tail: torch.Tensor  # (B, n_fft - hop) overlap-add tail not yet released
+    phase: FramePhase | None = None  # RTPGHI state of a ``phase == "rtpghi"`` head
 
     @property
     def batch_size(self) -> int:
@@ -51,6 +53,8 @@ class VocosStreamState:
         for cache in self.conv_caches:
             cache.zero_()
         self.ola_tail.zero_()
+        if self.phase is not None:
+            self.phase.reset()
 
 
 class VocosGenerator(nn.Module):
@@ -92,12 +96,18 @@ class VocosGenerator(nn.Module):
             mel_history=like.new_zeros(batch_size, self.config.context),
             conv_caches=[conv.new_cache(batch_size, like) for conv in convs],
             ola_tail=like.new_zeros(batch_size, self.config.context),
+            phase=self.new_phase(batch_size),
         )
+
+    def new_phase(self, batch_size: int) -> FramePhase | None:
+        """A stream's RTPGHI state when the head makes no phase of its own, else None."""
+        c = self.config
+        return FramePhase(c.n_fft, c.hop, batch_size) if c.phase == "rtpghi" else None
 
     def decode_step(self, mel: torch.Tensor, state: VocosStreamState) -> torch.Tensor:
         """Streaming from mel: ``(B, n_mels, N)`` -> the ``(B, N*hop)`` released samples."""
         hidden = self.backbone(mel, state.conv_caches)
-        return self.head(hidden, state.ola_tail, mel)
+        return self.head(hidden, state.ola_tail, mel, state.phase)
 
     def stream_step(
         self, x_new: torch.Tensor, state: VocosStreamState | None = None

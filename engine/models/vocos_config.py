@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+#: Where the head's phase comes from: the network's own phase rows (the seed's
+#: design), or RTPGHI from the network's magnitude (ours: the network only
+#: corrects the amplitude prior, a classical phase retrieval makes the phase).
+PHASE_SOURCES = ("network", "rtpghi")
 _INT_FIELDS = ("n_mels", "dim", "intermediate_dim", "n_layers", "kernel", "n_fft", "hop")
 #: Largest value each size may take. Far beyond any vocoder of this kind (the
 #: seed is dim 512 x 8 layers, n_fft 1024), yet small enough that a few bytes of
@@ -35,6 +39,13 @@ class VocosConfig:
     correction added to the log of the mel's pseudo-inverse magnitude
     (FreeV's amplitude prior), so the network need not learn what a fixed
     matrix already recovers. Off for every seed checkpoint.
+
+    ``phase`` (ours): ``"network"`` synthesises with the head's phase rows,
+    as the seed does; ``"rtpghi"`` ignores them and makes each frame's phase
+    by real-time phase-gradient heap integration (:class:`engine.dsp.pghi.RTPGHI`,
+    no look-ahead) from the head's magnitude. The second is trained with
+    magnitude losses only: on two CPU cores a network learns magnitude far
+    sooner than phase (see ``engine/training/README.md``).
     """
 
     n_mels: int = 80
@@ -47,6 +58,7 @@ class VocosConfig:
     sample_rate: int = 16000
     layer_scale_init: float | None = 1e-6
     mag_prior: bool = False
+    phase: str = "network"
 
     def __post_init__(self) -> None:
         for name in (*_INT_FIELDS, "sample_rate"):
@@ -61,6 +73,10 @@ class VocosConfig:
             raise ValueError(f"VocosConfig.hop ({self.hop}) must be <= n_fft ({self.n_fft})")
         if not isinstance(self.mag_prior, bool):
             raise ValueError(f"VocosConfig.mag_prior must be a bool, got {self.mag_prior!r}")
+        if self.phase not in PHASE_SOURCES:
+            raise ValueError(
+                f"VocosConfig.phase must be one of {', '.join(PHASE_SOURCES)}, got {self.phase!r}"
+            )
         ls = self.layer_scale_init
         if ls is not None and (isinstance(ls, bool) or not isinstance(ls, (int, float)) or ls <= 0):
             raise ValueError(f"VocosConfig.layer_scale_init must be > 0 or None, got {ls!r}")

@@ -19,6 +19,7 @@ files load (and check it is the identity), but sum directly: it is cheaper.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,8 +27,10 @@ from torch import nn
 from engine.dsp.mel import periodic_hann
 from engine.dsp.mel_prior import log_prior, prior_matrix
 from engine.models.vocos_config import VocosConfig
+from engine.models.vocos_phase import FramePhase
 
 MAG_CLIP = 100.0
+LOG_MAG_CLIP = math.log(MAG_CLIP)
 
 
 class IdentityKernel(nn.Module):
@@ -93,6 +96,9 @@ class StreamingISTFT(nn.Module):
 class ISTFTHead(nn.Module):
     """``out`` Linear(dim -> n_fft+2): log-magnitude and phase, then ISTFT.
 
+    With ``config.phase == "rtpghi"`` the phase rows are kept (the seed's
+    tensor shapes) but unused: RTPGHI makes the phase from the magnitude.
+
     With ``config.mag_prior`` the log-magnitude is a correction added to the
     log of the mel's pseudo-inverse magnitude (:mod:`engine.dsp.mel_prior`);
     the matrix is derived from the config, not stored in weight files.
@@ -101,6 +107,8 @@ class ISTFTHead(nn.Module):
     def __init__(self, config: VocosConfig) -> None:
         super().__init__()
         self.n_bins = config.n_bins
+        self.n_fft, self.hop = config.n_fft, config.hop
+        self.phase_source = config.phase
         self.out = nn.Linear(config.dim, config.n_fft + 2)
         self.istft = StreamingISTFT(config.n_fft, config.hop)
         self.use_prior = config.mag_prior
@@ -125,9 +133,20 @@ class ISTFTHead(nn.Module):
         hidden: torch.Tensor,
         tail: torch.Tensor | None = None,
         mel: torch.Tensor | None = None,
+        phase_maker: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`)."""
-        return self.synthesize(*self.spectrum(hidden, mel), tail)
+        """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`).
+
+        An RTPGHI head (``config.phase == "rtpghi"``) takes its phase from
+        ``phase_maker`` (a stream's :class:`~engine.models.vocos_phase.FramePhase`),
+        or from a fresh one when the call is a whole signal.
+        """
+        log_mag, phase = self.spectrum(hidden, mel)
+        if self.phase_source == "rtpghi":
+            if phase_maker is None:
+                phase_maker = FramePhase(self.n_fft, self.hop, hidden.shape[0])
+            phase = phase_maker(log_mag.clamp(max=LOG_MAG_CLIP))
+        return self.synthesize(log_mag, phase, tail)
 
     def synthesize(
         self, log_mag: torch.Tensor, phase: torch.Tensor, tail: torch.Tensor | None = None

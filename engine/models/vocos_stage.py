@@ -26,8 +26,9 @@ class VocosStage(HopStage):
 
     ``precision`` (``fp32 | fp16 | bf16 | int8``) selects the inference-only
     :class:`~engine.models.fast_vocos.FastVocos` path; ``None`` runs the
-    generator itself. With a fast path, :meth:`offline` streams the whole
-    signal in the same chunks, so the identity above still holds exactly.
+    generator itself. With a fast path, or an RTPGHI-phase head (weights whose
+    ``phase`` is ``"rtpghi"``), :meth:`offline` streams the whole signal in
+    the same chunks, so the identity above still holds exactly.
     """
 
     name = "vocoder"
@@ -78,9 +79,25 @@ class VocosStage(HopStage):
             xt = torch.from_numpy(np.concatenate([x, np.zeros(d, np.float32)])).view(1, -1)
             if self.fast is not None:
                 y = self.fast.audio_offline(xt, self.chunk_frames)
+            elif self.model.config.phase == "rtpghi":
+                y = self._streamed(xt)
             else:
                 y = self.model.audio_offline(xt)
         return y[0, d : d + n].numpy().astype(np.float32, copy=True)
+
+
+    def _streamed(self, x: torch.Tensor) -> torch.Tensor:
+        """``(1, L)`` through a fresh stream in this stage's chunks, ``(1, L)`` out.
+
+        RTPGHI's heap order follows the magnitudes exactly, so a whole-signal
+        pass (float rounding of a few 1e-7 apart) could, rarely, pick another
+        integration path; streaming in the same chunks is the stream itself.
+        """
+        step = self.hop
+        padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % step))
+        state = self.model.new_stream_state(1)
+        parts = [self.model.stream_step(c, state) for c in padded.split(step, dim=1)]
+        return torch.cat(parts, dim=1)[:, : x.shape[-1]]
 
 
 def output_delay(model: VocosGenerator) -> int:

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.dsp.mel_prior import synthesis_gain
 from engine.models.vocos import VocosConfig, VocosGenerator
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.codec_input import CodecRoundTrip
@@ -55,6 +56,7 @@ from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
 from engine.training.discriminators import Discriminators, adversarial_losses
 from engine.training.losses import ReconstructionLoss
+from engine.training.magnitude_loss import magnitude_loss
 from engine.training.phase_losses import frame_spectrum, phase_losses
 
 DEFAULTS: dict[str, Any] = {
@@ -123,6 +125,9 @@ class VocosTrainer(Trainer):
             raise ValueError(
                 f"target_delay must be in 0..{self.model_config.context}, got {cfg['target_delay']}"
             )
+        self.magnitude_only = self.model_config.phase == "rtpghi"
+        if self.magnitude_only and (cfg["adv_weight"] > 0 or any(cfg["phase_weights"].values())):
+            raise ValueError("an RTPGHI-phase vocoder trains on magnitude only: no GAN, no phase")
         self.model = VocosGenerator(self.model_config)
         if cfg.get("init_weights") and self.initialise:
             init_from(self.model, cfg["init_weights"], partial=cfg["init_partial"])
@@ -183,12 +188,29 @@ class VocosTrainer(Trainer):
         history, audio = heard[:, : c.context].clone(), heard[:, c.context :]
         mel = self.model.mel.step(audio, history)
         log_mag, phase = self.model.head.spectrum(self.model.backbone(mel), mel)
-        y = self.model.head.synthesize(log_mag, phase)
         start = c.context - self.cfg["target_delay"]
+        if self.magnitude_only:
+            return self.magnitude_frames(log_mag, x[:, start:])
+        y = self.model.head.synthesize(log_mag, phase)
         target = x[:, start : start + audio.shape[-1]]
         skip = self.cfg["skip_frames"] * c.hop
         phase_parts = self.phase_terms(x[:, start:], phase) if self.phase_weights else {}
         return y[:, skip:], target[:, skip:], phase_parts
+
+    def magnitude_frames(
+        self, log_mag: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Head log-magnitude and the target's scaled STFT magnitude, on the same frames.
+
+        Returned in :meth:`generate`'s (prediction, target, extras) shape, so
+        the loss and validation code stay one path for both phase sources.
+        """
+        c = self.model_config
+        frames = min(log_mag.shape[1], (target.shape[-1] - c.n_fft) // c.hop + 1)
+        skip = self.cfg["skip_frames"]
+        spec = frame_spectrum(target, c.n_fft, c.hop, self.model.head.istft.window, frames)
+        target_mag = spec[:, skip:].abs() * synthesis_gain(c.n_fft, c.hop)
+        return log_mag[:, skip:frames], target_mag, {}
 
     def phase_terms(self, target: torch.Tensor, phase: torch.Tensor) -> dict[str, torch.Tensor]:
         """Weighted anti-wrapping losses of ``phase (B, T, F)`` against ``target``'s STFT."""
@@ -203,7 +225,13 @@ class VocosTrainer(Trainer):
     def losses(
         self, y: torch.Tensor, target: torch.Tensor, phase_parts: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Reconstruction loss plus the weighted phase losses, and the logged parts."""
+        """Reconstruction loss plus the weighted phase losses, and the logged parts.
+
+        For an RTPGHI-phase vocoder ``y`` and ``target`` are magnitude frames
+        (:meth:`magnitude_frames`) and the loss is :func:`magnitude_loss`.
+        """
+        if self.magnitude_only:
+            return magnitude_loss(y, target)
         total, parts = self.loss(y, target)
         for name, value in phase_parts.items():
             total = total + self.phase_weights[name] * value
