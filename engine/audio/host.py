@@ -13,13 +13,12 @@ import json
 import os
 import queue
 import select
-import subprocess
 import sys
 import threading
 import time
 
 from engine.audio import shm
-from engine.audio.child import child_env
+from engine.audio.child import ChildProcess
 from engine.audio.errors import StreamError
 from engine.audio.stream import StreamInfo, StreamSpec
 
@@ -47,9 +46,8 @@ class AudioHost:
         self.jack_client_name = jack_client_name
         self.info: StreamInfo | None = None
         self.shared: shm.SharedBlock | None = None
-        self._proc: subprocess.Popen | None = None
+        self._child: ChildProcess | None = None
         self._events: queue.Queue[dict] = queue.Queue()
-        self._stderr: list[str] = []
         self._wake_r: int | None = None
         self.prefill = 0
         self.skew_fill = 0  # silence added to make up for the start skew of two streams
@@ -73,19 +71,15 @@ class AudioHost:
         if self.jack_client_name:
             cmd += ["--jack-name", self.jack_client_name]
         try:
-            self._proc = subprocess.Popen(
+            self._child = ChildProcess(
+                "the audio host process",
                 cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=child_env(),
                 pass_fds=(wake_w,) if wake_w is not None else (),
             )
         finally:
             if wake_w is not None:
                 os.close(wake_w)
         threading.Thread(target=self._read_events, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
         event = self._expect({"opened", "error"}, timeout)
         if event["event"] == "error":
             self.stop()
@@ -135,51 +129,34 @@ class AudioHost:
             try:
                 event = self._events.get(timeout=max(0.0, min(left, 0.1)))
             except queue.Empty:
-                if self._proc is not None and self._proc.poll() is not None:
-                    return {"event": "error", "message": self._exit_message()}
+                if self._child is not None and self._child.proc.poll() is not None:
+                    return {"event": "error", "message": self._child.exit_message()}
                 if left <= 0:
                     return {"event": "error", "message": f"audio host silent for {timeout:g} s"}
                 continue
             if event.get("event") in kinds:
                 return event
 
-    def _exit_message(self) -> str:
-        tail = " | ".join(self._stderr[-3:])
-        code = self._proc.returncode
-        what = f"crashed (signal {-code})" if code < 0 else f"exited with status {code}"
-        return f"the audio host process {what}" + (f": {tail}" if tail else "")
-
     def _read_events(self) -> None:
-        for line in self._proc.stdout:
+        for line in self._child.proc.stdout:
             try:
                 self._events.put(json.loads(line))
             except ValueError:
                 continue
 
-    def _read_stderr(self) -> None:
-        for raw in self._proc.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line:
-                self._stderr.append(line)
-                del self._stderr[:-20]
-
     def stop(self, timeout: float = 2.0) -> None:
         """Ask the host to close; kill it if it does not leave in ``timeout`` s."""
-        proc = self._proc
-        if proc is not None:
+        child = self._child
+        if child is not None:
             if self.shared is not None:
                 self.shared.control[shm.STOP] = 1
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
+            child.kill(grace=timeout)
+            for stream in (child.proc.stdout, child.proc.stderr):
                 try:
                     stream.close()
                 except OSError:
                     pass
-        self._proc = None
+        self._child = None
         if self._wake_r is not None:
             os.close(self._wake_r)
             self._wake_r = None
@@ -210,10 +187,10 @@ class AudioHost:
                 break
             if event.get("event") in ("stopped", "error"):
                 return event.get("message", "the audio stream stopped")
-        if self._proc is None:
+        if self._child is None:
             return "the audio host is not running"
-        if self._proc.poll() is not None:
-            return self._exit_message()
+        if self._child.proc.poll() is not None:
+            return self._child.exit_message()
         return None
 
     def ring_latency(self) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.audio.child import child_env
+from engine.audio.child import ChildProcess
 from engine.audio.errors import AudioError, DeviceError, StreamError
 from engine.lab.player_protocol import CALLBACKS, ControlBlock, child_command
 
@@ -48,7 +48,6 @@ class PlayerProcess:
         self.slots: np.ndarray = self.control.slots
         self._on_event = on_event
         self._replies: queue.Queue[dict] = queue.Queue()
-        self._stderr: list[str] = []
         self._ready = threading.Event()
         self._exited = threading.Event()
         self._closing = False
@@ -60,18 +59,12 @@ class PlayerProcess:
         if jack_client_name:
             cmd += ["--jack-name", jack_client_name]
         try:
-            self.proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=child_env(),
-            )
+            self._child = ChildProcess("the audio player process", cmd)
         except OSError as exc:
             self.control.unlink()
             raise StreamError(f"cannot start the audio player process: {exc}") from exc
+        self.proc = self._child.proc
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
         threading.Thread(target=self._watchdog, daemon=True).start()
 
     @property
@@ -99,8 +92,7 @@ class PlayerProcess:
         self._next_id += 1
         rid = self._next_id
         try:
-            self.proc.stdin.write((json.dumps({"id": rid, "cmd": cmd, **fields}) + "\n").encode())
-            self.proc.stdin.flush()
+            self._child.send_line(json.dumps({"id": rid, "cmd": cmd, **fields}))
         except (OSError, ValueError) as exc:
             self.kill()
             raise StreamError(self.exit_message()) from exc
@@ -141,34 +133,12 @@ class PlayerProcess:
     def kill(self, grace: float = 0.0) -> None:
         """End the child now (after ``grace`` s for one already leaving); never blocks longer."""
         self._closing = True
-        if grace > 0:
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=2.0)
-            except subprocess.TimeoutExpired:  # unkillable (stuck in the kernel): let it be
-                pass
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
+        self._child.kill(grace)
         self.control.unlink()
 
     def exit_message(self) -> str:
         """Why the child is gone, with the last lines it wrote to stderr."""
-        code = self.proc.poll()
-        if code is None:
-            what = "stopped answering"
-        elif code < 0:
-            what = f"crashed (signal {-code})"
-        else:
-            what = f"exited with status {code}"
-        tail = " | ".join(self._stderr[-3:])
-        return f"the audio player process {what}" + (f": {tail}" if tail else "")
+        return self._child.exit_message()
 
     # -- reader threads ----------------------------------------------------------------------
     def _read_stdout(self) -> None:
@@ -206,10 +176,3 @@ class PlayerProcess:
                 )
                 self._on_event({"event": "failed", "message": message})
                 return
-
-    def _read_stderr(self) -> None:
-        for raw in self.proc.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line:
-                self._stderr.append(line)
-                del self._stderr[:-20]

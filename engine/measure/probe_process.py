@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from engine.audio.child import child_env, die_with_parent
+from engine.audio.child import ChildProcess
 
 
 class ProbeProcess:
@@ -32,23 +31,16 @@ class ProbeProcess:
         cmd = [sys.executable, "-m", "engine.measure.probe_process", server or "", target]
         if not watch_xruns:
             cmd.append("--no-xruns")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            preexec_fn=die_with_parent,
-        )
+        self._child = ChildProcess("the JACK probe process", cmd, leash=True)
+        self.proc = self._child.proc
         self.xrun_frames: list[int] = []
         self._call("ping")
 
     def _call(self, *words: str) -> dict:
-        self.proc.stdin.write(" ".join(words) + "\n")
-        self.proc.stdin.flush()
+        self._child.send_line(" ".join(words))
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"the JACK probe process died (exit {self.proc.poll()})")
+            raise RuntimeError(self._child.exit_message())
         reply = json.loads(line)
         if "error" in reply:
             raise RuntimeError(f"JACK probe: {reply['error']}")
@@ -84,11 +76,7 @@ class ProbeProcess:
             self._call("quit")
         except (RuntimeError, OSError, ValueError):
             pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        self._child.kill(grace=5.0)
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
