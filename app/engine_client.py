@@ -217,7 +217,7 @@ class EngineClient:
     @staticmethod
     def frame_ms() -> float:
         """Latency one vocoder frame adds (its hop), from the model's configuration."""
-        from engine.models.vocos_config import VocosConfig
+        from engine.models.vocos.config import VocosConfig
 
         c = VocosConfig()
         return 1000.0 * c.hop / c.sample_rate

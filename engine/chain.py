@@ -5,7 +5,7 @@ and the live engine, so what is heard live is what is measured offline.
 
 ``codec`` streams the codec in the mode its weights were trained for;
 ``codec@oas`` (overlap-save, 18.7 kbit/s) and ``codec@reuse`` (token reuse,
-9.33 kbit/s) choose one (:mod:`engine.models.codec_stage`).
+9.33 kbit/s) choose one (:mod:`engine.models.codec.stage`).
 
 Reference codecs for A/B comparison are chains of their own
 (:mod:`engine.dsp.reference_stages`):
@@ -52,7 +52,7 @@ CHAINS = (
     "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
     "speex@9.8", "codec2@3.2", "pghi",
 )  # fmt: skip
-#: The codec's stream modes (``engine.models.tiny_codec.CODEC_STREAMS``, named
+#: The codec's stream modes (``engine.models.codec.model.CODEC_STREAMS``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
@@ -137,14 +137,14 @@ def _resolve_weights(path: str | Path | None, default: Path, what: str) -> Path:
 
 def load_codec_model(path: str | Path | None = None):
     """Load codec weights: a file, a model-store name, or (``None``) the bundled default."""
-    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec.checkpoint import load_codec
 
     return load_codec(_resolve_weights(path, resources.DEFAULT_CODEC_WEIGHTS, "codec"))
 
 
 def load_vocoder_model(path: str | Path | None = None):
     """Load vocoder weights: a file, a model-store name, or (``None``) the bundled default."""
-    from engine.models.vocos_checkpoint import load_vocos
+    from engine.models.vocos.checkpoint import load_vocos
 
     return load_vocos(_resolve_weights(path, resources.DEFAULT_VOCODER_WEIGHTS, "vocoder"))
 
@@ -179,14 +179,14 @@ def build_stages(
     stages: list[HopStage] = []
     for name in parse_chain(chain):
         if name == "codec" or name.startswith("codec@"):
-            from engine.models.codec_stage import CodecStage
+            from engine.models.codec.stage import CodecStage
 
             stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
             stages.append(CodecStage(load_codec_model(codec_weights), fast=fast, stream=stream))
         elif is_reference(name):
             stages.append(build_reference(name))
         else:
-            from engine.models.vocos_stage import VocosStage
+            from engine.models.vocos.stage import VocosStage
 
             model = load_vocoder_model(vocoder_weights)
             stages.append(VocosStage(model, chunk, precision=precision if fast else None))

@@ -17,7 +17,7 @@ all the tokens of the hop's whole window (40 for the seed), so the file
 holds 18.7 kbit/s x duration plus the header. ``new-frames`` (1, the codec
 stage's token-reuse mode): only the tokens of each hop's new samples (20 for
 the seed's geometry, 9.33 kbit/s); the decoder rebuilds its window from the
-previous hop's tokens (:mod:`engine.models.codec_stage`).
+previous hop's tokens (:mod:`engine.models.codec.stage`).
 
 No torch here: :mod:`engine.token_stream` turns audio into tokens and back.
 """

@@ -16,8 +16,8 @@ import json
 
 import numpy as np
 
-from engine.models.codec_stage import CodecStage
-from engine.models.tiny_codec import TinyTransformerCodec
+from engine.models.codec.model import TinyTransformerCodec
+from engine.models.codec.stage import CodecStage
 from engine.token_file import (
     FINGERPRINT_BYTES,
     MODE_NEW_FRAMES,

@@ -13,7 +13,7 @@ from engine import resources
 from engine.audiofile import read_mono_16k
 from engine.chain import DEFAULT_CHUNK, load_vocoder_model
 from engine.dsp.metrics import stoi
-from engine.models.vocos_stage import VocosStage
+from engine.models.vocos.stage import VocosStage
 from engine.store.registry import DEFAULT_REGISTRY
 from tests.speech_fixture import make_speech
 

@@ -8,14 +8,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from engine.models.codec_checkpoint import (
+from engine.models.codec.checkpoint import (
     load_codec,
     save_codec,
     save_seed_checkpoint,
     seeded_codec,
 )
+from engine.models.codec.model import CodecConfig
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
-from engine.models.tiny_codec import CodecConfig
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.models.codec_api import TinyCodec
-from engine.models.codec_checkpoint import save_seed_checkpoint, seeded_codec
-from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
+from engine.models.codec.api import TinyCodec
+from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+from engine.models.codec.model import CodecConfig, TinyTransformerCodec
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from app.cli import main
 from engine.chain import CODEC_STREAMS, build_stages, parse_chain
-from engine.models.codec_checkpoint import load_codec, save_codec, seeded_codec
-from engine.models.codec_stage import CodecStage, silence_frames
-from engine.models.tiny_codec import STREAM_MODES, CodecConfig
+from engine.models.codec.checkpoint import load_codec, save_codec, seeded_codec
+from engine.models.codec.model import STREAM_MODES, CodecConfig
+from engine.models.codec.stage import CodecStage, silence_frames
 from engine.token_file import HEADER_SIZE, MODE_NEW_FRAMES, read_token_file
 from engine.token_stream import decode_signal, encode_signal
 from engine.training.codec_input import CodecRoundTrip

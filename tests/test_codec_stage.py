@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 
 from engine.dsp.opus_codec import CODEC_BITRATE_BPS
 from engine.dsp.reference_stages import build_reference
-from engine.models.codec_checkpoint import seeded_codec
-from engine.models.codec_stage import CodecStage
-from engine.models.tiny_codec import CodecConfig
+from engine.models.codec.checkpoint import seeded_codec
+from engine.models.codec.model import CodecConfig
+from engine.models.codec.stage import CodecStage
 from tests.streaming import stream as stream_blocks
 
 HOP, WINDOW = 240, 480
@@ -173,7 +173,7 @@ def test_implausible_declared_delay_is_refused():
 def test_bundled_codec_declares_its_learned_delay_and_is_aligned(tmp_path):
     from engine.audiofile import read_mono_16k
     from engine.dsp.metrics import find_delay
-    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec.checkpoint import load_codec
     from engine.resources import DEFAULT_CODEC_WEIGHTS
     from tests.speech_fixture import make_speech
 

@@ -18,8 +18,8 @@ from engine.evaluate import (
     score_utterance,
     split_chain_list,
 )
-from engine.models.codec_checkpoint import seeded_codec
-from engine.models.codec_stage import CodecStage
+from engine.models.codec.checkpoint import seeded_codec
+from engine.models.codec.stage import CodecStage
 from engine.stage import DryStage
 from tests.speech_fixture import SENTENCES, make_speech
 

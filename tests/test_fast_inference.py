@@ -13,14 +13,14 @@ import torch
 from engine.audiofile import read_mono_16k
 from engine.measure.bench_accuracy import snr_db
 from engine.measure.step_bench import VOCOS_SIZES
-from engine.models.codec_checkpoint import seeded_codec
-from engine.models.codec_stage import CodecStage
-from engine.models.fast_codec import FastCodec
+from engine.models.codec.checkpoint import seeded_codec
+from engine.models.codec.fast import FastCodec
+from engine.models.codec.model import CodecConfig
+from engine.models.codec.stage import CodecStage
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
-from engine.models.fast_vocos import FastVocos
-from engine.models.tiny_codec import CodecConfig
-from engine.models.vocos_checkpoint import seeded_vocos
-from engine.models.vocos_stage import VocosStage
+from engine.models.vocos.checkpoint import seeded_vocos
+from engine.models.vocos.fast import FastVocos
+from engine.models.vocos.stage import VocosStage
 from tests.speech_fixture import SENTENCES, make_speech
 
 EXACT = 1e-5

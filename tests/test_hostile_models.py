@@ -33,8 +33,8 @@ def _vocos_meta(**config: object) -> dict:
 
 def _load(loader: str, path: Path) -> dict:
     module, func = {
-        "vocos": ("engine.models.vocos_checkpoint", "load_vocos"),
-        "codec": ("engine.models.codec_checkpoint", "load_codec"),
+        "vocos": ("engine.models.vocos.checkpoint", "load_vocos"),
+        "codec": ("engine.models.codec.checkpoint", "load_codec"),
         "any": ("engine.store.validate", "validate_model_file"),
     }[loader]
     return run_capped(

@@ -19,12 +19,12 @@ import pytest
 import torch
 
 from engine.dsp.mel import periodic_hann
-from engine.models.codec_checkpoint import save_codec, save_seed_checkpoint, seeded_codec
+from engine.models.codec.checkpoint import save_codec, save_seed_checkpoint, seeded_codec
+from engine.models.codec.model import CodecConfig, TinyTransformerCodec
 from engine.models.file_limits import meta_state
-from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
-from engine.models.vocos import VocosConfig, VocosGenerator
-from engine.models.vocos_checkpoint import save_lightning_checkpoint, save_vocos, seeded_vocos
-from engine.models.vocos_head import IdentityKernel
+from engine.models.vocos.checkpoint import save_lightning_checkpoint, save_vocos, seeded_vocos
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.models.vocos.head import IdentityKernel
 from tests.hostile_files import run_capped, safetensors_without_tensors
 
 #: Left out of the frozen app (TORCH_UNUSED in the spec) and not imported by ``import torch``.
@@ -40,9 +40,11 @@ def compiler_modules():
     return sorted(m for m in sys.modules if any(m == n or m.startswith(n + ".") for n in NAMES))
 
 import torch
-from engine.models import codec_checkpoint, file_limits, vocos_checkpoint
-from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
-from engine.models.vocos import VocosConfig, VocosGenerator
+from engine.models import file_limits
+from engine.models.codec import checkpoint as codec_checkpoint
+from engine.models.vocos import checkpoint as vocos_checkpoint
+from engine.models.codec.model import CodecConfig, TinyTransformerCodec
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
 already = compiler_modules()
 """
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
-from engine.models.codec_checkpoint import save_codec, seeded_codec
+from engine.models.codec.checkpoint import save_codec, seeded_codec
 
 
 @pytest.fixture

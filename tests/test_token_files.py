@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from app.cli import main
 from engine.audiofile import read_mono_16k
 from engine.chain import Chain, load_codec_model
-from engine.models.codec_checkpoint import save_codec, seeded_codec
-from engine.models.codec_stage import CodecStage
+from engine.models.codec.checkpoint import save_codec, seeded_codec
+from engine.models.codec.stage import CodecStage
 from engine.token_file import (
     HEADER_SIZE,
     MAGIC,

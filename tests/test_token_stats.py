@@ -7,8 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from engine.models.codec_checkpoint import seeded_codec
-from engine.models.codec_stage import CodecStage
+from engine.models.codec.checkpoint import seeded_codec
+from engine.models.codec.stage import CodecStage
 from engine.token_stats import TokenCounter, entropy_bits
 
 HOP_S = 0.015

@@ -262,7 +262,7 @@ def test_reuse_training_decodes_each_window_from_the_previous_hops_sent_frames(c
         for k in range(1, 4):
             codes = torch.cat([sent[:, k - 1], sent[:, k]], dim=2)
             torch.testing.assert_close(trainer.model.decode(codes), y[:, k - 1])
-    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec.checkpoint import load_codec
 
     trainer.run(steps=1)
     path = trainer.export(tmp_path / "reuse.safetensors", source="last.pt")
@@ -270,7 +270,7 @@ def test_reuse_training_decodes_each_window_from_the_previous_hops_sent_frames(c
 
 
 def test_codec_export_loads_back_with_its_config(corpus, tmp_path):
-    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec.checkpoint import load_codec
 
     trainer = CodecTrainer(_codec_cfg(*corpus), tmp_path / "run")
     trainer.run(steps=2)
@@ -286,7 +286,7 @@ def test_codec_export_loads_back_with_its_config(corpus, tmp_path):
 
 
 def test_vocos_export_loads_back(corpus, tmp_path):
-    ckpt = pytest.importorskip("engine.models.vocos_checkpoint")
+    ckpt = pytest.importorskip("engine.models.vocos.checkpoint")
     trainer = VocosTrainer(_vocos_cfg(*corpus), tmp_path / "run")
     trainer.run(steps=2)
     trainer.run_validation()
@@ -339,8 +339,8 @@ def _declare_delay(path: Path, delay: int) -> None:
 
 
 def test_codec_round_trip_matches_the_streaming_stage(corpus, tmp_path):
-    from engine.models.codec_checkpoint import load_codec
-    from engine.models.codec_stage import CodecStage
+    from engine.models.codec.checkpoint import load_codec
+    from engine.models.codec.stage import CodecStage
     from engine.training.codec_input import CodecRoundTrip
 
     path = _tiny_codec_file(corpus, tmp_path)
@@ -385,7 +385,7 @@ def test_vocos_init_weights_starts_from_a_trained_run(corpus, tmp_path):
 
 
 def test_codec_init_weights_keeps_the_trained_codebooks(corpus, tmp_path):
-    from engine.models.codec_checkpoint import load_codec
+    from engine.models.codec.checkpoint import load_codec
 
     path = _tiny_codec_file(corpus, tmp_path)
     trained = load_codec(path)

@@ -10,7 +10,7 @@ import torch
 
 from engine.dsp.mel import CausalLogMel
 from engine.dsp.mel_prior import log_prior, prior_matrix, synthesis_gain
-from engine.models.vocos import VocosConfig, VocosGenerator
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
 from engine.training.common import load_config
 from engine.training.phase_losses import anti_wrap, frame_spectrum, phase_losses
 from engine.training.train_vocos import DEFAULTS, VocosTrainer
@@ -119,8 +119,8 @@ def test_reset_magnitude_head_starts_from_the_prior(corpus, tmp_path):  # noqa: 
 
 
 def test_prior_vocoder_exports_and_streams_like_offline(corpus, tmp_path):  # noqa: F811
-    from engine.models.fast_vocos import FastVocos
-    from engine.models.vocos_checkpoint import load_vocos
+    from engine.models.vocos.checkpoint import load_vocos
+    from engine.models.vocos.fast import FastVocos
 
     trainer = VocosTrainer(_recipe_cfg(*corpus), tmp_path / "run")
     trainer.run(steps=2)

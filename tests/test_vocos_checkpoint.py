@@ -10,14 +10,14 @@ import torch
 from safetensors.torch import save_file
 
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
-from engine.models.vocos import VocosConfig
-from engine.models.vocos_checkpoint import (
+from engine.models.vocos.checkpoint import (
     load_vocos,
     save_lightning_checkpoint,
     save_vocos,
     seeded_vocos,
 )
-from engine.models.vocos_lightning import write_lightning_checkpoint
+from engine.models.vocos.generator import VocosConfig
+from engine.models.vocos.seed import write_lightning_checkpoint
 
 TINY = VocosConfig(dim=32, intermediate_dim=48, n_layers=2, layer_scale_init=0.5)
 

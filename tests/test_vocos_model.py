@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.models.vocos import VocosConfig, VocosGenerator, map_seed_keys
-from engine.models.vocos_checkpoint import seeded_vocos
-from engine.models.vocos_conv import WeightNormConv1d
-from engine.models.vocos_head import OverlapAdd
+from engine.models.vocos.checkpoint import seeded_vocos
+from engine.models.vocos.conv import WeightNormConv1d
+from engine.models.vocos.generator import VocosConfig, VocosGenerator, map_seed_keys
+from engine.models.vocos.head import OverlapAdd
 
 TINY = VocosConfig(dim=32, intermediate_dim=48, n_layers=2, layer_scale_init=0.5)
 

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.dsp.pghi_stage import PghiStage
-from engine.models.fast_vocos import FastVocos
-from engine.models.vocos import VocosConfig, VocosGenerator
-from engine.models.vocos_checkpoint import load_vocos, seeded_vocos
-from engine.models.vocos_stage import VocosStage
+from engine.models.vocos.checkpoint import load_vocos, seeded_vocos
+from engine.models.vocos.fast import FastVocos
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.models.vocos.stage import VocosStage
 from engine.training.magnitude_loss import magnitude_loss
 from engine.training.train_vocos import VocosTrainer
 from tests.test_training import _vocos_cfg, corpus  # noqa: F401  (fixture)

@@ -1,7 +1,7 @@
 import numpy as np
 
 from engine.chain import load_vocoder_model
-from engine.models.vocos_stage import VocosStage
+from engine.models.vocos.stage import VocosStage
 
 
 def test_stream_is_silent_before_latency_and_equals_offline_after():

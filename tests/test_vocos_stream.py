@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.models.vocos import VocosConfig
-from engine.models.vocos_checkpoint import seeded_vocos
-from engine.models.vocos_stage import VocosStage
+from engine.models.vocos.checkpoint import seeded_vocos
+from engine.models.vocos.generator import VocosConfig
+from engine.models.vocos.stage import VocosStage
 
 TOL = 1e-5
 TINY = VocosConfig(dim=32, intermediate_dim=64, n_layers=2, layer_scale_init=0.5)

@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _accuracy(opts: BenchOptions, models: list, speech) -> str:
     from engine.measure.bench_accuracy import codec_accuracy, format_accuracy, vocos_accuracy
-    from engine.models.codec_checkpoint import seeded_codec
+    from engine.models.codec.checkpoint import seeded_codec
 
     rows = []
     if opts.codec:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from engine.chain import load_codec_model
-    from engine.models.codec_stage import CodecStage
+    from engine.models.codec.stage import CodecStage
     from engine.token_file import read_token_file
     from engine.token_stream import check_fits, check_weights, decode_signal, stream_of
 

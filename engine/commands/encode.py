@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from engine.chain import load_codec_model
-    from engine.models.codec_stage import CodecStage
+    from engine.models.codec.stage import CodecStage
     from engine.token_file import HEADER_SIZE, write_token_file
     from engine.token_stream import encode_signal, header_for
 

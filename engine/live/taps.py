@@ -236,13 +236,13 @@ class ModelStageFactory:
         from engine import chain
 
         if kind == "codec":
-            from engine.models.codec_stage import CodecStage
+            from engine.models.codec.stage import CodecStage
 
             if self._codec is None:
                 self._codec = chain.load_codec_model(self.codec_weights)
             return CodecStage(self._codec, fast=True)
         if kind == "vocoder":
-            from engine.models.vocos_stage import VocosStage
+            from engine.models.vocos.stage import VocosStage
 
             if self._vocoder is None:
                 self._vocoder = chain.load_vocoder_model(self.vocoder_weights)

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from engine.audiofile import read_mono_16k
-from engine.models.codec_stage import CodecStage
-from engine.models.fast_vocos import FastVocos, default_head_precision
-from engine.models.tiny_codec import TinyTransformerCodec
-from engine.models.vocos import VocosGenerator
+from engine.models.codec.model import TinyTransformerCodec
+from engine.models.codec.stage import CodecStage
+from engine.models.vocos.fast import FastVocos, default_head_precision
+from engine.models.vocos.generator import VocosGenerator
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.models.codec_checkpoint import seeded_codec
-from engine.models.fast_codec import FastCodec
-from engine.models.fast_vocos import FastVocos
-from engine.models.tiny_codec import TinyTransformerCodec
-from engine.models.vocos import VocosConfig, VocosGenerator
-from engine.models.vocos_checkpoint import load_vocos, seeded_vocos
+from engine.models.codec.checkpoint import seeded_codec
+from engine.models.codec.fast import FastCodec
+from engine.models.codec.model import TinyTransformerCodec
+from engine.models.vocos.checkpoint import load_vocos, seeded_vocos
+from engine.models.vocos.fast import FastVocos
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
 
 #: Vocos sizes the bench knows; "tiny" is for smoke tests only. Layer scale
 #: 1/n_layers (not the 1e-6 training init) so every block matters when the

@@ -3,7 +3,7 @@
 A few hundred bytes of metadata can describe a model of many gigabytes, and
 a 2 MB zip-compressed ``.pt`` can inflate to gigabytes. So before anything
 large is allocated: the configs bound each field (``MAX_SIZES`` in
-:mod:`engine.models.vocos_config` and :mod:`engine.models.tiny_codec`), the
+:mod:`engine.models.vocos.config` and :mod:`engine.models.codec.model`), the
 model a config describes is sized on torch's ``meta`` device (no memory) and
 capped at :data:`MAX_PARAMETERS`, a safetensors file's declared shapes are
 read from its header alone and compared with that model, and a zip's

@@ -36,11 +36,11 @@ class Validated:
 def load_model(path: str | Path, kind: str) -> Any:
     """Load ``path`` as a ``kind`` model ("codec" or "vocoder"), eval mode, on the CPU."""
     if kind == "codec":
-        from engine.models.codec_checkpoint import load_codec
+        from engine.models.codec.checkpoint import load_codec
 
         return load_codec(path)
     if kind == "vocoder":
-        from engine.models.vocos_checkpoint import load_vocos
+        from engine.models.vocos.checkpoint import load_vocos
 
         return load_vocos(path)
     raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

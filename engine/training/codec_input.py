@@ -8,7 +8,7 @@ Feeding part of each batch through the codec, while the target stays the
 clean input, teaches the vocoder to undo some of those artefacts.
 
 The round trip is the aligned offline form of
-:class:`engine.models.codec_stage.CodecStage` (same windows, same kept
+:class:`engine.models.codec.stage.CodecStage` (same windows, same kept
 halves, the codec's own recorded delay removed), batched over all windows
 of all crops: batched kernels round differently from the stage's
 one-window steps (~1e-6), which does not matter for training. Removing the
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from engine.models.codec_checkpoint import load_codec
-from engine.models.codec_stage import output_delay, reuse_windows, silence_frames
-from engine.models.tiny_codec import TinyTransformerCodec
+from engine.models.codec.checkpoint import load_codec
+from engine.models.codec.model import TinyTransformerCodec
+from engine.models.codec.stage import output_delay, reuse_windows, silence_frames
 
 
 class CodecRoundTrip:

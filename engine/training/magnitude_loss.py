@@ -20,7 +20,7 @@ import math
 import torch
 
 from engine.dsp.mel_prior import PRIOR_FLOOR
-from engine.models.vocos_head import MAG_CLIP
+from engine.models.vocos.head import MAG_CLIP
 
 LOG_FLOOR = math.log(PRIOR_FLOOR)
 

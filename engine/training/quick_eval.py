@@ -68,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     chains: dict[str, list] = {}
     if args.codec:
-        from engine.models.codec_checkpoint import load_codec
-        from engine.models.codec_stage import CodecStage
+        from engine.models.codec.checkpoint import load_codec
+        from engine.models.codec.stage import CodecStage
 
         chains["codec"] = [CodecStage(load_codec(args.codec))]
     if args.vocos:
-        from engine.models.vocos_checkpoint import load_vocos
-        from engine.models.vocos_stage import VocosStage
+        from engine.models.vocos.checkpoint import load_vocos
+        from engine.models.vocos.stage import VocosStage
 
         chains["vocoder"] = [VocosStage(load_vocos(args.vocos))]
     if args.codec and args.vocos:

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.models.tiny_codec import CodecConfig, CodecOutput, TinyTransformerCodec
+from engine.models.codec.model import CodecConfig, CodecOutput, TinyTransformerCodec
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
@@ -149,7 +149,7 @@ class CodecTrainer(Trainer):
 
     def _init_weights(self, path: str | Path) -> None:
         """Start from a trained codec: its weights, and its codebooks as EMA state."""
-        from engine.models.codec_checkpoint import load_codec
+        from engine.models.codec.checkpoint import load_codec
 
         trained = load_codec(path)
         ours = {**self.model_config.to_dict(), "stream": trained.config.stream}
@@ -282,7 +282,7 @@ class CodecTrainer(Trainer):
             "decoder transposed convs use output_padding = stride - 1, so 20 latent frames "
             "decode to exactly 480 samples (the seed decodes 457 and zero-pads 23)"
         )
-        from engine.models.codec_checkpoint import save_codec  # written in parallel
+        from engine.models.codec.checkpoint import save_codec  # written in parallel
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -303,7 +303,7 @@ class CodecTrainer(Trainer):
         keeps every chain sample-aligned with its input.
         """
         from engine.dsp.metrics import find_delay
-        from engine.models.codec_stage import CodecStage
+        from engine.models.codec.stage import CodecStage
 
         stage = CodecStage(self.model)
         lags = []

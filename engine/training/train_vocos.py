@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from engine.dsp.mel_prior import synthesis_gain
-from engine.models.vocos import VocosConfig, VocosGenerator
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.codec_input import CodecRoundTrip
 from engine.training.common import Trainer, run_cli
@@ -307,7 +307,7 @@ class VocosTrainer(Trainer):
 
     def export(self, path: str | Path, source: str = "best.pt") -> Path:
         """Write shipping weights (safetensors + JSON config) from run file ``source``."""
-        from engine.models.vocos_checkpoint import save_vocos  # written in parallel
+        from engine.models.vocos.checkpoint import save_vocos  # written in parallel
 
         self.resume(source)
         info = self.provenance(

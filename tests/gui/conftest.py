@@ -48,8 +48,8 @@ def private_dirs(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_codec_file(tmp_path_factory):
     """A valid codec weights file (our safetensors format, tiny architecture)."""
-    from engine.models.codec_checkpoint import save_codec, seeded_codec
-    from engine.models.tiny_codec import CodecConfig
+    from engine.models.codec.checkpoint import save_codec, seeded_codec
+    from engine.models.codec.model import CodecConfig
 
     path = tmp_path_factory.mktemp("weights") / "my codec.safetensors"
     config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
@@ -62,8 +62,8 @@ def silent_codec_file(tmp_path_factory):
     """Valid codec weights whose decoder output layer is zero: the codec plays silence."""
     import torch
 
-    from engine.models.codec_checkpoint import save_codec, seeded_codec
-    from engine.models.tiny_codec import CodecConfig
+    from engine.models.codec.checkpoint import save_codec, seeded_codec
+    from engine.models.codec.model import CodecConfig
 
     config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
     model = seeded_codec(4, config)
@@ -78,8 +78,8 @@ def silent_codec_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_vocos_file(tmp_path_factory):
     """A valid vocoder weights file (our safetensors format, tiny architecture)."""
-    from engine.models.vocos_checkpoint import save_vocos, seeded_vocos
-    from engine.models.vocos_config import VocosConfig
+    from engine.models.vocos.checkpoint import save_vocos, seeded_vocos
+    from engine.models.vocos.config import VocosConfig
 
     path = tmp_path_factory.mktemp("weights") / "my vocos.safetensors"
     save_vocos(seeded_vocos(VocosConfig(dim=16, intermediate_dim=32, n_layers=1), seed=3), path)

@@ -167,8 +167,8 @@ def test_loudness_match_applies_to_reference_taps():
 
 def test_stage_set_says_how_much_audio_one_vocoder_frame_is():
     from engine.live.taps import StageSet
-    from engine.models.vocos import VocosConfig, VocosGenerator
-    from engine.models.vocos_stage import VocosStage
+    from engine.models.vocos.generator import VocosConfig, VocosGenerator
+    from engine.models.vocos.stage import VocosStage
 
     fused = build_stage_set(("codec+vocoder",), 3, toy_factory(), 0, warm=False)
     assert fused.vocoder_frame_ms() == 20.0  # toy vocoder: hop 320 per frame, fused with codec

@@ -29,7 +29,7 @@ def server() -> Iterator[LocalServer]:
 @pytest.fixture(scope="session")
 def seed_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seed-format ``tiny_transformer_best.pt`` (seed architecture, random weights)."""
-    from engine.models.codec_checkpoint import save_seed_checkpoint, seeded_codec
+    from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
 
     path = tmp_path_factory.mktemp("fixtures") / "tiny_transformer_best.pt"
     save_seed_checkpoint(seeded_codec(1), path, extra={"epoch": 131})
@@ -39,8 +39,8 @@ def seed_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def streamvox_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Our safetensors codec format, with a tiny non-seed architecture."""
-    from engine.models.codec_checkpoint import save_codec, seeded_codec
-    from engine.models.tiny_codec import CodecConfig
+    from engine.models.codec.checkpoint import save_codec, seeded_codec
+    from engine.models.codec.model import CodecConfig
 
     path = tmp_path_factory.mktemp("fixtures") / "my codec.safetensors"
     config = CodecConfig(enc_base=8, latent_dim=16, d_model=32, n_heads=2, ffn_dim=32)
@@ -51,8 +51,8 @@ def streamvox_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lightning_vocos_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seed-format Lightning ``epoch=3.ckpt`` (foreign hparam classes, tiny sizes)."""
-    from engine.models.vocos_checkpoint import save_lightning_checkpoint, seeded_vocos
-    from engine.models.vocos_config import VocosConfig
+    from engine.models.vocos.checkpoint import save_lightning_checkpoint, seeded_vocos
+    from engine.models.vocos.config import VocosConfig
 
     path = tmp_path_factory.mktemp("fixtures") / "epoch=3.ckpt"
     config = VocosConfig(dim=16, intermediate_dim=32, n_layers=1)

@@ -4,7 +4,7 @@ Two formats are read, recognised by content (not by file name):
 
 * the seed's Lightning checkpoint (a torch zip/pickle): generator weights
   under ``state_dict['decoder.*']``, sizes from ``hyper_parameters`` (see
-  :mod:`engine.models.vocos_lightning`), unpickled through
+  :mod:`engine.models.vocos.seed`), unpickled through
   :mod:`engine.models.safe_pickle` so no code from the file runs;
 * ours: one ``.safetensors`` file whose metadata key ``"streamvox"`` holds
   JSON ``{"kind": "vocos", "config": {...}, ...info}``.
@@ -31,9 +31,9 @@ from engine.atomic_file import replacing
 from engine.models.errors import CheckpointError
 from engine.models.file_limits import check_model_size, declared_tensors, meta_state
 from engine.models.safe_pickle import safe_torch_load
-from engine.models.vocos import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
-from engine.models.vocos_conv import WeightNormConv1d
-from engine.models.vocos_lightning import config_from_hparams, write_lightning_checkpoint
+from engine.models.vocos.conv import WeightNormConv1d
+from engine.models.vocos.generator import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
+from engine.models.vocos.seed import config_from_hparams, write_lightning_checkpoint
 
 __all__ = ["load_vocos", "save_vocos", "save_lightning_checkpoint", "seeded_vocos"]
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.vocos_config import VocosConfig
-from engine.models.vocos_conv import CausalConv1d
+from engine.models.vocos.config import VocosConfig
+from engine.models.vocos.conv import CausalConv1d
 
 LAYER_NORM_EPS = 1e-6
 

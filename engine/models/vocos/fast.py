@@ -30,10 +30,10 @@ from torch import nn
 
 from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
-from engine.models.vocos import VocosConfig, VocosGenerator
-from engine.models.vocos_backbone import LAYER_NORM_EPS
-from engine.models.vocos_head import LOG_MAG_CLIP, MAG_CLIP
-from engine.models.vocos_phase import FramePhase
+from engine.models.vocos.backbone import LAYER_NORM_EPS
+from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.models.vocos.head import LOG_MAG_CLIP, MAG_CLIP
+from engine.models.vocos.phase import FramePhase
 
 _MAG_EPS = 1e-6
 _METHODS = ["spectrum", "synthesize"]  # kept by TorchScript's freeze: the RTPGHI path

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.models.tiny_codec import TinyTransformerCodec
+from engine.models.codec.model import TinyTransformerCodec
 
 
 def _frozen(t: torch.Tensor) -> torch.Tensor:
@@ -219,7 +219,7 @@ _METHODS = ["encode_codes", "decode_codes"]
 
 
 class FastCodec:
-    """Fast OaS hop for :class:`~engine.models.codec_stage.CodecStage` (fp32, same maths).
+    """Fast OaS hop for :class:`~engine.models.codec.stage.CodecStage` (fp32, same maths).
 
     ``hop(window)`` returns the last ``keep`` (= the config's ``hop``) samples
     that ``model.decode(model.encode(window))`` would give.

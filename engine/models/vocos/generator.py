@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.dsp.mel import CausalLogMel
-from engine.models.vocos_backbone import VocosBackbone
-from engine.models.vocos_config import VocosConfig
-from engine.models.vocos_head import ISTFTHead
-from engine.models.vocos_phase import FramePhase
+from engine.models.vocos.backbone import VocosBackbone
+from engine.models.vocos.config import VocosConfig
+from engine.models.vocos.head import ISTFTHead
+from engine.models.vocos.phase import FramePhase
 
 __all__ = ["VocosConfig", "VocosGenerator", "VocosStreamState", "SEED_PREFIXES"]
 

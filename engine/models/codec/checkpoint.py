@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from engine.atomic_file import replacing
+from engine.models.codec.model import CodecConfig, TinyTransformerCodec
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
 from engine.models.file_limits import (
     check_model_size,
@@ -40,7 +41,6 @@ from engine.models.file_limits import (
     declared_tensors,
     meta_state,
 )
-from engine.models.tiny_codec import CodecConfig, TinyTransformerCodec
 
 KIND = "tiny_codec"
 FORMAT_VERSION = 1

@@ -24,7 +24,7 @@ import torch
 
 from engine.models.errors import CheckpointError
 from engine.models.safe_pickle import to_plain
-from engine.models.vocos_config import VocosConfig
+from engine.models.vocos.config import VocosConfig
 
 # Where the seed's training code keeps its argument dataclasses and Lightning
 # its AttributeDict: neither exists here, which is the point.

@@ -13,7 +13,7 @@ Layout and state-dict names follow the seed exactly (see
 
 GroupNorm(1, C) normalises over the whole window, so the encoder is not
 causal inside a window; streaming therefore uses overlap-save on fixed
-480-sample windows (see :mod:`engine.models.codec_stage`).
+480-sample windows (see :mod:`engine.models.codec.stage`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class CodecConfig:
     ``dropout`` only matters in training (the seed used 0.1).
 
     ``stream`` is how the weights were trained to be streamed (see
-    :mod:`engine.models.codec_stage`): ``"oas"`` (the seed's overlap-save,
+    :mod:`engine.models.codec.stage`): ``"oas"`` (the seed's overlap-save,
     every window decoded from its own tokens) or ``"reuse"`` (each hop sends
     only the tokens of its ``hop`` new samples; the decoder's window is the
     previous hops' tokens plus the new ones).

@@ -26,8 +26,8 @@ from torch import nn
 
 from engine.dsp.mel import periodic_hann
 from engine.dsp.mel_prior import log_prior, prior_matrix
-from engine.models.vocos_config import VocosConfig
-from engine.models.vocos_phase import FramePhase
+from engine.models.vocos.config import VocosConfig
+from engine.models.vocos.phase import FramePhase
 
 MAG_CLIP = 100.0
 LOG_MAG_CLIP = math.log(MAG_CLIP)
@@ -138,7 +138,7 @@ class ISTFTHead(nn.Module):
         """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`).
 
         An RTPGHI head (``config.phase == "rtpghi"``) takes its phase from
-        ``phase_maker`` (a stream's :class:`~engine.models.vocos_phase.FramePhase`),
+        ``phase_maker`` (a stream's :class:`~engine.models.vocos.phase.FramePhase`),
         or from a fresh one when the call is a whole signal.
         """
         log_mag, phase = self.spectrum(hidden, mel)

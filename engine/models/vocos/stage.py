@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from engine.dsp.start_gate import StartGate
-from engine.models.fast_vocos import FastVocos
-from engine.models.vocos import VocosGenerator
+from engine.models.vocos.fast import FastVocos
+from engine.models.vocos.generator import VocosGenerator
 from engine.stage import HopStage
 
 MAX_CHUNK_FRAMES = 10
@@ -25,7 +25,7 @@ class VocosStage(HopStage):
     any block sizes; :meth:`offline` is aligned with its input.
 
     ``precision`` (``fp32 | fp16 | bf16 | int8``) selects the inference-only
-    :class:`~engine.models.fast_vocos.FastVocos` path; ``None`` runs the
+    :class:`~engine.models.vocos.fast.FastVocos` path; ``None`` runs the
     generator itself. With a fast path, or an RTPGHI-phase head (weights whose
     ``phase`` is ``"rtpghi"``), :meth:`offline` streams the whole signal in
     the same chunks, so the identity above still holds exactly.

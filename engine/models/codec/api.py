@@ -5,7 +5,7 @@
     audio = codec.decode_audio(indices, original_length=480)   # tensor (480,)
 
 Same shapes and semantics as the seed; the file is loaded strictly and
-safely by :func:`engine.models.codec_checkpoint.load_codec`, which also reads
+safely by :func:`engine.models.codec.checkpoint.load_codec`, which also reads
 our safetensors files.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.models.codec_checkpoint import load_codec, seeded_codec
-from engine.models.tiny_codec import TinyTransformerCodec
+from engine.models.codec.checkpoint import load_codec, seeded_codec
+from engine.models.codec.model import TinyTransformerCodec
 
 SEEDED_WARNING = (
     "TinyCodec: no model_path given; using a deterministic SEEDED RANDOM codec, "

@@ -49,8 +49,8 @@ import numpy as np
 import torch
 
 from engine.dsp.start_gate import StartGate
-from engine.models.fast_codec import FastCodec
-from engine.models.tiny_codec import TinyTransformerCodec, check_stream
+from engine.models.codec.fast import FastCodec
+from engine.models.codec.model import TinyTransformerCodec, check_stream
 from engine.stage import HopStage
 from engine.token_stats import TokenCounter
 
@@ -61,7 +61,7 @@ OFFLINE_BATCH = 256
 class CodecStage(HopStage):
     """Streaming codec round trip (encode -> tokens -> decode) by overlap-save.
 
-    ``fast=True`` runs each hop through :class:`~engine.models.fast_codec.FastCodec`
+    ``fast=True`` runs each hop through :class:`~engine.models.codec.fast.FastCodec`
     (CPU, fp32, same maths, about half the time); :meth:`offline` then uses
     it too, one window at a time, so stream == offline stays exact.
     """
