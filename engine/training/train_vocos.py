@@ -50,6 +50,8 @@ import torch
 
 from engine.dsp.mel_prior import synthesis_gain
 from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.models.vocos.head import LOG_MAG_CLIP
+from engine.models.vocos.phase import FramePhase
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.codec_input import CodecRoundTrip
 from engine.training.common import Trainer, run_cli
@@ -97,7 +99,12 @@ DEFAULTS: dict[str, Any] = {
     # "cpu", or "cuda" for a lent GPU (scripts/gpu_vocoder.sh); checkpoints stay device-free
     "device": "cpu",
     "split_file": "",  # a fixed split (read_split format) instead of the seeded one
+    # phase "rtpghi": "magnitude" compares the head's magnitude frames with the
+    # target's STFT; "resynthesis" makes RTPGHI's phase of the head's magnitude
+    # (held fixed) and applies the waveform losses to what the stage will play
+    "rtpghi_loss": "magnitude",
 }
+RTPGHI_LOSSES = ("magnitude", "resynthesis")
 
 
 class VocosTrainer(Trainer):
@@ -125,9 +132,13 @@ class VocosTrainer(Trainer):
             raise ValueError(
                 f"target_delay must be in 0..{self.model_config.context}, got {cfg['target_delay']}"
             )
-        self.magnitude_only = self.model_config.phase == "rtpghi"
-        if self.magnitude_only and (cfg["adv_weight"] > 0 or any(cfg["phase_weights"].values())):
+        rtpghi = self.model_config.phase == "rtpghi"
+        if rtpghi and (cfg["adv_weight"] > 0 or any(cfg["phase_weights"].values())):
             raise ValueError("an RTPGHI-phase vocoder trains on magnitude only: no GAN, no phase")
+        if cfg["rtpghi_loss"] not in RTPGHI_LOSSES:
+            raise ValueError(f"rtpghi_loss: one of {RTPGHI_LOSSES}, not {cfg['rtpghi_loss']!r}")
+        self.magnitude_only = rtpghi and cfg["rtpghi_loss"] == "magnitude"
+        self.resynthesise = rtpghi and cfg["rtpghi_loss"] == "resynthesis"
         self.model = VocosGenerator(self.model_config)
         if cfg.get("init_weights") and self.initialise:
             init_from(self.model, cfg["init_weights"], partial=cfg["init_partial"])
@@ -191,6 +202,9 @@ class VocosTrainer(Trainer):
         start = c.context - self.cfg["target_delay"]
         if self.magnitude_only:
             return self.magnitude_frames(log_mag, x[:, start:])
+        if self.resynthesise:  # the phase the stage will make, held fixed for the gradient
+            maker = FramePhase(c.n_fft, c.hop, log_mag.shape[0])
+            phase = maker(log_mag.detach().clamp(max=LOG_MAG_CLIP))
         y = self.model.head.synthesize(log_mag, phase)
         target = x[:, start : start + audio.shape[-1]]
         skip = self.cfg["skip_frames"] * c.hop
