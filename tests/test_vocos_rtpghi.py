@@ -154,7 +154,8 @@ def test_resynthesis_training_hears_rtpghi_and_lowers_the_waveform_loss(corpus, 
     state = model.new_stream_state(2)  # the stage's own phase, on the same crops
     c = trainer.model_config
     with torch.no_grad():
-        played = model.decode_step(model.mel.step(x[:, c.context :], x[:, : c.context].clone()), state)
+        mel = model.mel.step(x[:, c.context :], x[:, : c.context].clone())
+        played = model.decode_step(mel, state)
     skip = cfg["skip_frames"] * c.hop
     torch.testing.assert_close(y.detach(), played[:, skip:], atol=1e-5, rtol=0)
     before = trainer.run_validation()
