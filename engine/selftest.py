@@ -16,7 +16,6 @@ everything that still works. The checks:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -79,15 +78,10 @@ def _guarded(name: str, check: Callable[[], str]) -> CheckResult:
 
 def training_steps(path: Path) -> int | None:
     """Training steps recorded in a streamvox ``.safetensors`` file's metadata, if any."""
-    try:
-        from safetensors import safe_open
+    from engine.models.weights import read_info
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("streamvox", "{}"))
-    except Exception:  # noqa: BLE001 - a seed .pt file or unreadable: nothing to report
-        return None
-    steps = meta.get("steps", (meta.get("info") or {}).get("steps"))
-    return steps if isinstance(steps, int) else None
+    info = read_info(path)
+    return None if info is None else info.steps
 
 
 def _file_label(path: Path) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.models.codec.model import TinyTransformerCodec
 from engine.models.codec.stage import CodecStage
+from engine.models.weights import recorded_delay
 from engine.token_file import (
     FINGERPRINT_BYTES,
     MODE_NEW_FRAMES,
@@ -40,8 +41,7 @@ def weights_fingerprint(model: TinyTransformerCodec) -> bytes:
     h = hashlib.sha256()
     # the stream mode is the header's own field: any weights decode in either mode
     config = {k: v for k, v in model.config.to_dict().items() if k not in ("dropout", "stream")}
-    info = getattr(model, "checkpoint_info", None) or {}
-    meta = {"config": config, "output_delay": int(info.get("output_delay_samples", 0))}
+    meta = {"config": config, "output_delay": recorded_delay(model)}
     h.update(json.dumps(meta, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         array = tensor.detach().cpu().float().contiguous().numpy()

@@ -11,10 +11,10 @@ from safetensors.torch import save_file
 from engine.models.codec.checkpoint import (
     load_codec,
     save_codec,
-    save_seed_checkpoint,
     seeded_codec,
 )
 from engine.models.codec.model import CodecConfig
+from engine.models.codec.seed import save_seed_checkpoint
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
 
 

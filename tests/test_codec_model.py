@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from engine.models.codec.api import TinyCodec
-from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+from engine.models.codec.checkpoint import seeded_codec
 from engine.models.codec.model import CodecConfig, TinyTransformerCodec
+from engine.models.codec.seed import save_seed_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from engine.chain import CODEC_STREAMS, build_stages, parse_chain
 from engine.models.codec.checkpoint import load_codec, save_codec, seeded_codec
 from engine.models.codec.model import STREAM_MODES, CodecConfig
 from engine.models.codec.stage import CodecStage, silence_frames
+from engine.models.weights import WeightsInfo
 from engine.token_file import HEADER_SIZE, MODE_NEW_FRAMES, read_token_file
 from engine.token_stream import decode_signal, encode_signal
 from engine.training.codec_input import CodecRoundTrip
@@ -30,7 +31,7 @@ def signal(n, seed=0):
 def model():
     """A codec of ours trained (here: seeded) for reuse, with a recorded delay."""
     m = seeded_codec(3, CodecConfig(output_padding=True, stream="reuse"))
-    m.checkpoint_info = {"output_delay_samples": 5}
+    m.weights_info = WeightsInfo("tiny_codec", output_delay=5)
     return m
 
 

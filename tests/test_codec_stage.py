@@ -9,6 +9,7 @@ from engine.dsp.reference_stages import build_reference
 from engine.models.codec.checkpoint import seeded_codec
 from engine.models.codec.model import CodecConfig
 from engine.models.codec.stage import CodecStage
+from engine.models.weights import WeightsInfo
 from tests.streaming import stream as stream_blocks
 
 HOP, WINDOW = 240, 480
@@ -147,7 +148,7 @@ def test_measured_delay_equals_declared_latency(stage):
 
 def _delayed_stage(delay: int, fast: bool = False) -> CodecStage:
     model = seeded_codec(2, CodecConfig(output_padding=True))
-    model.checkpoint_info = {"output_delay_samples": delay}
+    model.weights_info = WeightsInfo("tiny_codec", output_delay=delay)
     return CodecStage(model, fast=fast)
 
 

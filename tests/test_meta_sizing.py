@@ -19,12 +19,14 @@ import pytest
 import torch
 
 from engine.dsp.mel import periodic_hann
-from engine.models.codec.checkpoint import save_codec, save_seed_checkpoint, seeded_codec
+from engine.models.codec.checkpoint import save_codec, seeded_codec
 from engine.models.codec.model import CodecConfig, TinyTransformerCodec
+from engine.models.codec.seed import save_seed_checkpoint
 from engine.models.file_limits import meta_state
-from engine.models.vocos.checkpoint import save_lightning_checkpoint, save_vocos, seeded_vocos
+from engine.models.vocos.checkpoint import save_vocos, seeded_vocos
 from engine.models.vocos.generator import VocosConfig, VocosGenerator
 from engine.models.vocos.head import IdentityKernel
+from engine.models.vocos.seed import save_lightning_checkpoint
 from tests.hostile_files import run_capped, safetensors_without_tensors
 
 #: Left out of the frozen app (TORCH_UNUSED in the spec) and not imported by ``import torch``.

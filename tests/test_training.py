@@ -278,7 +278,7 @@ def test_codec_export_loads_back_with_its_config(corpus, tmp_path):
     path = trainer.export(tmp_path / "codec.safetensors")
     model = load_codec(path)
     assert model.config.output_padding is True
-    assert model.checkpoint_info["output_delay_samples"] == trainer.learned_delay()
+    assert model.weights_info.output_delay == trainer.learned_delay()
     assert 0 <= trainer.learned_delay() < 240
     x = torch.randn(2, 480) * 0.1
     trainer.model.eval()

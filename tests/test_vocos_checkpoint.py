@@ -12,12 +12,11 @@ from safetensors.torch import save_file
 from engine.models.errors import CheckpointError, UnsafeCheckpointError
 from engine.models.vocos.checkpoint import (
     load_vocos,
-    save_lightning_checkpoint,
     save_vocos,
     seeded_vocos,
 )
 from engine.models.vocos.generator import VocosConfig
-from engine.models.vocos.seed import write_lightning_checkpoint
+from engine.models.vocos.seed import save_lightning_checkpoint, write_lightning_checkpoint
 
 TINY = VocosConfig(dim=32, intermediate_dim=48, n_layers=2, layer_scale_init=0.5)
 
@@ -48,8 +47,8 @@ def test_lightning_checkpoint_with_foreign_classes_loads_identically(model, tmp_
         torch.load(path, weights_only=True)
     loaded = load_vocos(path)
     assert loaded.config == TINY
-    assert loaded.checkpoint_info["format"] == "lightning"
-    assert loaded.checkpoint_info["notes"] == []
+    assert loaded.weights_info.format == "lightning"
+    assert loaded.weights_info.notes == ()
     assert not loaded.training
     assert "src" not in sys.modules  # the foreign module was never imported
     _same_output(loaded, model)
@@ -68,7 +67,7 @@ def test_seed_size_config_is_read_from_hyper_parameters(tmp_path):
     save_lightning_checkpoint(seeded_vocos(), path)
     loaded = load_vocos(path)
     assert loaded.config == VocosConfig()
-    assert loaded.checkpoint_info["notes"] == []
+    assert loaded.weights_info.notes == ()
 
 
 def test_sizes_not_visible_in_shapes_come_from_hyper_parameters(tmp_path):
@@ -86,7 +85,7 @@ def test_missing_hyper_parameters_are_inferred_from_shapes_and_said(model, tmp_p
     loaded = load_vocos(path)
     assert loaded.config.dim == 32 and loaded.config.n_layers == 2
     assert loaded.config.intermediate_dim == 48 and loaded.config.hop == 320
-    notes = loaded.checkpoint_info["notes"]
+    notes = loaded.weights_info.notes
     assert any("no readable hyper_parameters" in n for n in notes)
     assert any(n.startswith("hop=320") for n in notes)
     assert "inferred" in caplog.text or "taken from" in caplog.text
@@ -146,8 +145,8 @@ def test_safetensors_round_trip(model, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["vocos.safetensors"]  # no temp left
     loaded = load_vocos(path)
     assert loaded.config == TINY
-    assert loaded.checkpoint_info["trained_steps"] == 5
-    assert loaded.checkpoint_info["kind"] == "vocos"
+    assert loaded.weights_info.info["trained_steps"] == 5
+    assert loaded.weights_info.kind == "vocos"
     _same_output(loaded, model)
 
 

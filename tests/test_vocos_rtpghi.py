@@ -13,6 +13,7 @@ from engine.models.vocos.checkpoint import load_vocos, seeded_vocos
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosConfig, VocosGenerator
 from engine.models.vocos.stage import VocosStage
+from engine.models.weights import WeightsInfo
 from engine.training.magnitude_loss import magnitude_loss
 from engine.training.train_vocos import VocosTrainer
 from tests.test_training import _vocos_cfg, corpus  # noqa: F401  (fixture)
@@ -52,7 +53,7 @@ def test_zero_correction_sounds_like_the_pghi_floor():
     with torch.no_grad():
         model.head.out.weight.zero_()
         model.head.out.bias.zero_()
-    model.checkpoint_info = {"output_delay_samples": RT.n_fft - RT.hop}
+    model.weights_info = WeightsInfo("vocos", output_delay=RT.n_fft - RT.hop)
     x = _signal(16000)
     ours, floor = VocosStage(model, 2).offline(x), PghiStage(512, 128).offline(x)
     loud = slice(2000, 16000)
@@ -68,7 +69,7 @@ def test_zero_correction_sounds_like_the_pghi_floor():
     length=st.integers(1, 9000),
 )
 def test_stage_stream_equals_offline_exactly(rt_model, precision, chunk, blocks, length):
-    rt_model.checkpoint_info = {"output_delay_samples": 384}
+    rt_model.weights_info = WeightsInfo("vocos", output_delay=384)
     stage = VocosStage(rt_model, chunk, precision=precision)
     x = _signal(length, seed=length)
     streamed, offline = _stream(stage, x, blocks), stage.offline(x)

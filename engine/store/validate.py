@@ -48,12 +48,11 @@ def load_model(path: str | Path, kind: str) -> Any:
 
 def file_format(path: str | Path, kind: str) -> str:
     """The on-disk format of a file that loaded as ``kind`` (from its first bytes)."""
+    from engine.models.weights import looks_like_safetensors
+
     with Path(path).open("rb") as f:
         head = f.read(9)
-    is_safetensors = (
-        len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") < 10**8
-    )
-    if is_safetensors:
+    if looks_like_safetensors(head):
         return FORMAT_STREAMVOX
     return FORMAT_SEED_CODEC if kind == "codec" else FORMAT_LIGHTNING_VOCOS
 

@@ -29,7 +29,8 @@ def server() -> Iterator[LocalServer]:
 @pytest.fixture(scope="session")
 def seed_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seed-format ``tiny_transformer_best.pt`` (seed architecture, random weights)."""
-    from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.models.codec.seed import save_seed_checkpoint
 
     path = tmp_path_factory.mktemp("fixtures") / "tiny_transformer_best.pt"
     save_seed_checkpoint(seeded_codec(1), path, extra={"epoch": 131})
@@ -51,8 +52,9 @@ def streamvox_codec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lightning_vocos_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seed-format Lightning ``epoch=3.ckpt`` (foreign hparam classes, tiny sizes)."""
-    from engine.models.vocos.checkpoint import save_lightning_checkpoint, seeded_vocos
+    from engine.models.vocos.checkpoint import seeded_vocos
     from engine.models.vocos.config import VocosConfig
+    from engine.models.vocos.seed import save_lightning_checkpoint
 
     path = tmp_path_factory.mktemp("fixtures") / "epoch=3.ckpt"
     config = VocosConfig(dim=16, intermediate_dim=32, n_layers=1)

@@ -159,7 +159,8 @@ def test_import_refuses_a_malicious_file_without_running_it(
 def test_import_does_not_overwrite_unless_asked(
     store: ModelStore, seed_codec_file: Path, tmp_path: Path
 ) -> None:
-    from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.models.codec.seed import save_seed_checkpoint
 
     store.import_file(seed_codec_file, name="seed-codec")
     other = tmp_path / "other.pt"
@@ -174,7 +175,8 @@ def test_import_does_not_overwrite_unless_asked(
 
 
 def test_import_checks_a_published_hash(tmp_path: Path, seed_codec_file: Path) -> None:
-    from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.models.codec.seed import save_seed_checkpoint
 
     store = ModelStore(tmp_path / "cache", registry=_registry(sha256(seed_codec_file.read_bytes())))
     other = tmp_path / "other.pt"

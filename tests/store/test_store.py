@@ -233,7 +233,8 @@ def test_changed_remote_file_is_refused_under_tofu(
 
 
 def _other_seed_checkpoint(path: Path) -> bytes:
-    from engine.models.codec.checkpoint import save_seed_checkpoint, seeded_codec
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.models.codec.seed import save_seed_checkpoint
 
     save_seed_checkpoint(seeded_codec(7), path)
     return path.read_bytes()

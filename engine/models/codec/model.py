@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.models.weights import WeightsInfo
+
 #: Channels of the last transposed conv; fixed at 16 in both seed variants.
 DECODER_OUT_CHANNELS = 16
 #: Encoder channels saturate at this width (the seed's ``min(64, base * 2**i)``).
@@ -289,6 +291,9 @@ class TransformerBlock(nn.Module):
 
 class TinyTransformerCodec(nn.Module):
     """The seed codec. Audio (B, L) at 16 kHz <-> codes (B, n_codebooks, T), T = L/24."""
+
+    #: What its weights file says (set by the loaders; None for a model made in memory).
+    weights_info: WeightsInfo | None = None
 
     def __init__(self, config: CodecConfig | None = None) -> None:
         super().__init__()

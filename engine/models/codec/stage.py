@@ -51,6 +51,7 @@ import torch
 from engine.dsp.start_gate import StartGate
 from engine.models.codec.fast import FastCodec
 from engine.models.codec.model import TinyTransformerCodec, check_stream
+from engine.models.weights import recorded_delay
 from engine.stage import HopStage
 from engine.token_stats import TokenCounter
 
@@ -269,8 +270,7 @@ def reuse_windows(sent: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
 
 def output_delay(model: TinyTransformerCodec) -> int:
     """Samples by which ``model``'s decoded output lags its input, as recorded in its file."""
-    info = getattr(model, "checkpoint_info", None) or {}
-    delay = int(info.get("output_delay_samples", 0))
+    delay = recorded_delay(model)
     if not 0 <= delay < model.config.hop:
         raise ValueError(f"implausible codec output delay {delay} samples recorded in the weights")
     return delay

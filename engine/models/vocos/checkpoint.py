@@ -6,8 +6,8 @@ Two formats are read, recognised by content (not by file name):
   under ``state_dict['decoder.*']``, sizes from ``hyper_parameters`` (see
   :mod:`engine.models.vocos.seed`), unpickled through
   :mod:`engine.models.safe_pickle` so no code from the file runs;
-* ours: one ``.safetensors`` file whose metadata key ``"streamvox"`` holds
-  JSON ``{"kind": "vocos", "config": {...}, ...info}``.
+* ours: the ``.safetensors`` layout of :mod:`engine.models.weights` with
+  ``kind`` ``"vocos"`` (older files, with their info next to ``kind``, read too).
 
 Anything else (missing/unexpected generator keys, wrong shapes, non-finite
 weights, truncated/random/empty files, another kind of model) raises one
@@ -16,7 +16,6 @@ weights, truncated/random/empty files, another kind of model) raises one
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -25,25 +24,20 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
-from engine.atomic_file import replacing
 from engine.models.errors import CheckpointError
-from engine.models.file_limits import check_model_size, declared_tensors, meta_state
+from engine.models.file_limits import check_model_size, meta_state
 from engine.models.safe_pickle import safe_torch_load
 from engine.models.vocos.conv import WeightNormConv1d
 from engine.models.vocos.generator import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
-from engine.models.vocos.seed import config_from_hparams, write_lightning_checkpoint
+from engine.models.vocos.seed import config_from_hparams
+from engine.models.weights import WeightsInfo, read_header, sniff, write_weights
 
-__all__ = ["load_vocos", "save_vocos", "save_lightning_checkpoint", "seeded_vocos"]
+__all__ = ["load_vocos", "save_vocos", "seeded_vocos"]
 
 log = logging.getLogger(__name__)
 
-METADATA_KEY = "streamvox"
 KIND = "vocos"
-FORMAT_VERSION = 1
-_ZIP_MAGIC = b"PK\x03\x04"
-_PICKLE_PROTO = 0x80
 
 
 def seeded_vocos(config: VocosConfig | None = None, seed: int = 0) -> VocosGenerator:
@@ -71,7 +65,7 @@ def seeded_vocos(config: VocosConfig | None = None, seed: int = 0) -> VocosGener
                 module.bias.zero_()
         for block in model.backbone.convnext:
             block.gamma.fill_(layer_scale)
-    return _ready(model, {"format": "seeded", "seed": seed, "notes": []})
+    return _ready(model, WeightsInfo(KIND, "seeded", info={"seed": seed}))
 
 
 OLA_KEY = "head.istft.overlap_add.deconv.weight"
@@ -81,11 +75,10 @@ def load_vocos(path: str | os.PathLike[str]) -> VocosGenerator:
     """Load a seed Lightning checkpoint or one of our ``.safetensors`` files.
 
     Returns the generator in eval mode with ``model.config`` and
-    ``model.checkpoint_info`` (format, notes on inferred sizes, metadata).
+    ``model.weights_info`` (format, notes on inferred sizes, what the file records).
     """
     path = Path(path)
-    kind = _sniff(path)
-    if kind == "safetensors":
+    if sniff(path, "Vocos") == "safetensors":
         return _load_ours(path)
     return _load_lightning(path)
 
@@ -98,88 +91,27 @@ def save_vocos(
 ) -> None:
     """Write ``model`` as our ``.safetensors`` format, atomically (temp file + rename).
 
-    ``info`` (JSON-able, without ``kind``/``config``) is stored in the metadata.
+    ``info`` (JSON-able) is stored in the metadata.
     ``dtype=torch.float16`` halves the file (weights are float32 again once
     loaded; the rounding is far below what int8 inference already adds),
     which is what lets a second bundled vocoder fit the size budget.
     """
     if dtype not in (torch.float32, torch.float16):
         raise ValueError(f"dtype must be float32 or float16, got {dtype}")
-    info = dict(info or {})
-    clash = {"kind", "config", "format_version"} & set(info)
-    if clash:
-        raise ValueError(f"info must not set {sorted(clash)}")
-    header = {"kind": KIND, "format_version": FORMAT_VERSION, "config": model.config.to_dict()}
-    try:
-        meta = json.dumps({**header, **info})
-    except TypeError as exc:
-        raise ValueError(f"info is not JSON-serialisable: {exc}") from None
     tensors = {
         k: v.detach().cpu().to(dtype).contiguous()
         for k, v in model.state_dict().items()
         if k != OLA_KEY  # a fixed 4 MB identity: rebuilt on load, not stored
     }
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={METADATA_KEY: meta}))
-
-
-def save_lightning_checkpoint(
-    model: VocosGenerator, path: str | os.PathLike[str], *, foreign_hparams: bool = True
-) -> None:
-    """Write ``model`` in the seed's Lightning format (for tests and interchange).
-
-    With ``foreign_hparams`` the hyper-parameters are instances of classes
-    from modules that exist only while saving (``src.models.utils...``,
-    ``lightning_fabric...``); otherwise plain dicts. Also writes fake
-    discriminator / loss weights and trainer state that readers must ignore.
-    """
-    state = model.state_dict()
-    _atomic_write(
-        Path(path),
-        lambda tmp: write_lightning_checkpoint(state, model.config, tmp, foreign=foreign_hparams),
-    )
+    write_weights(path, tensors, KIND, model.config.to_dict(), info)
 
 
 # ----- reading -----------------------------------------------------------------
 
 
-def _sniff(path: Path) -> str:
-    """``"safetensors"`` or ``"torch"`` from the first bytes, else a clear error."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(9)
-    except FileNotFoundError:
-        raise CheckpointError(path, "file not found") from None
-    except OSError as exc:
-        raise CheckpointError(path, f"cannot read the file ({exc.strerror or exc})") from None
-    if size == 0:
-        raise CheckpointError(path, "file is empty")
-    # safetensors first: its little-endian header size may well start with 0x80
-    if len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < size:
-        return "safetensors"
-    if head.startswith(_ZIP_MAGIC) or head[0] == _PICKLE_PROTO:
-        return "torch"
-    raise CheckpointError(
-        path, "not a Vocos checkpoint: neither a torch/Lightning file nor a .safetensors file"
-    )
-
-
 def _load_ours(path: Path) -> VocosGenerator:
-    meta, declared = declared_tensors(path)
-    if METADATA_KEY not in meta:
-        raise CheckpointError(path, f"no '{METADATA_KEY}' metadata: not a streamvox model file")
-    try:
-        info = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(path, f"unreadable '{METADATA_KEY}' metadata ({exc})") from None
-    if not isinstance(info, dict):
-        raise CheckpointError(path, f"'{METADATA_KEY}' metadata is not a JSON object")
-    if info.get("kind") != KIND:
-        raise CheckpointError(path, f"holds a {info.get('kind')!r} model, not a Vocos vocoder")
-    try:
-        config = VocosConfig.from_dict(info.get("config"))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"bad config in metadata: {exc}") from None
+    header = read_header(path, KIND, "vocoder", VocosConfig.from_dict)
+    config, declared = header.config, header.declared
     expected = _expected_state(config, path)
     declared.setdefault(OLA_KEY, expected[OLA_KEY])
     _check_strict(expected, declared, path, str, config)  # before reading or allocating
@@ -191,7 +123,7 @@ def _load_ours(path: Path) -> VocosGenerator:
     model = VocosGenerator(config)
     tensors.setdefault(OLA_KEY, model.state_dict()[OLA_KEY])
     _load_strict(model, tensors, path, display=str)
-    return _ready(model, {"format": "streamvox", "notes": [], **info})
+    return _ready(model, header.info)
 
 
 def _expected_state(config: VocosConfig, path: Path) -> dict[str, torch.Tensor]:
@@ -219,7 +151,7 @@ def _load_lightning(path: Path) -> VocosGenerator:
     _check_strict(_expected_state(config, path), ours, path, _seed_name, config)
     model = VocosGenerator(config)
     _load_strict(model, ours, path, display=_seed_name)
-    info = {"format": "lightning", "notes": notes, "epoch": ckpt.get("epoch")}
+    info = WeightsInfo(KIND, "lightning", notes=tuple(notes), info={"epoch": ckpt.get("epoch")})
     return _ready(model, info)
 
 
@@ -281,13 +213,8 @@ def _key_report(missing: list[str], unexpected: list[str], show: int = 4) -> str
     return "; ".join(parts)
 
 
-def _ready(model: VocosGenerator, info: dict[str, Any]) -> VocosGenerator:
+def _ready(model: VocosGenerator, info: WeightsInfo) -> VocosGenerator:
     model.eval()
     model.fold_weight_norm()
-    model.checkpoint_info = info
+    model.weights_info = info
     return model
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    with replacing(path) as tmp:
-        write(str(tmp))

@@ -26,6 +26,7 @@ from engine.models.vocos.backbone import VocosBackbone
 from engine.models.vocos.config import VocosConfig
 from engine.models.vocos.head import ISTFTHead
 from engine.models.vocos.phase import FramePhase
+from engine.models.weights import WeightsInfo
 
 __all__ = ["VocosConfig", "VocosGenerator", "VocosStreamState", "SEED_PREFIXES"]
 
@@ -59,6 +60,9 @@ class VocosStreamState:
 
 class VocosGenerator(nn.Module):
     """Mel -> 16 kHz audio, offline (``forward``/``audio_offline``) or streaming."""
+
+    #: What its weights file says (set by the loaders; None for a model made in memory).
+    weights_info: WeightsInfo | None = None
 
     def __init__(self, config: VocosConfig | None = None) -> None:
         super().__init__()

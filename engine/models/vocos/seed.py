@@ -6,25 +6,31 @@ constructor arguments ``vocoder_feature_args`` / ``vocoder_args`` /
 dataclasses, which arrive here as inert placeholders) and, where those are
 missing or unreadable, from the tensor shapes (recorded in ``notes``).
 
-Writing (:func:`write_lightning_checkpoint`) reproduces the format, foreign
-class paths included, so that tests prove the reader on the real thing.
+Writing (:func:`save_lightning_checkpoint`, over
+:func:`write_lightning_checkpoint`) reproduces the format, foreign class
+paths included, so that tests prove the reader on the real thing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from engine.atomic_file import replacing
 from engine.models.errors import CheckpointError
 from engine.models.safe_pickle import to_plain
 from engine.models.vocos.config import VocosConfig
+
+if TYPE_CHECKING:
+    from engine.models.vocos.generator import VocosGenerator
 
 # Where the seed's training code keeps its argument dataclasses and Lightning
 # its AttributeDict: neither exists here, which is the point.
@@ -263,6 +269,21 @@ def _training_entries(generator_keys: int, seed: int = 0) -> dict[str, Any]:
         "lr_schedulers": [{"gamma": 0.999996, "last_epoch": 3}],
         "hparams_name": "kwargs",
     }
+
+
+def save_lightning_checkpoint(
+    model: VocosGenerator, path: str | os.PathLike[str], *, foreign_hparams: bool = True
+) -> None:
+    """Write ``model`` in the seed's Lightning format (for tests and interchange).
+
+    With ``foreign_hparams`` the hyper-parameters are instances of classes
+    from modules that exist only while saving (``src.models.utils...``,
+    ``lightning_fabric...``); otherwise plain dicts. Also writes fake
+    discriminator / loss weights and trainer state that readers must ignore.
+    """
+    state = model.state_dict()
+    with replacing(path) as tmp:
+        write_lightning_checkpoint(state, model.config, tmp, foreign=foreign_hparams)
 
 
 def write_lightning_checkpoint(

@@ -8,6 +8,7 @@ import torch
 from engine.dsp.start_gate import StartGate
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosGenerator
+from engine.models.weights import recorded_delay
 from engine.stage import HopStage
 
 MAX_CHUNK_FRAMES = 10
@@ -102,8 +103,7 @@ class VocosStage(HopStage):
 
 def output_delay(model: VocosGenerator) -> int:
     """Samples by which ``model``'s output lags its input, as recorded at training."""
-    info = getattr(model, "checkpoint_info", None) or {}
-    delay = int(info.get("output_delay_samples", 0))
+    delay = recorded_delay(model)
     if not 0 <= delay <= model.config.n_fft - model.config.hop:
         raise ValueError(f"implausible output delay {delay} samples recorded in the weights")
     return delay
