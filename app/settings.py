@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import platformdirs
 
+from engine.atomic_file import write_text
 from engine.chain import DEFAULT_CHUNK
 from engine.live.taps import check_tap
 
@@ -319,14 +319,5 @@ def _set_aside(path: Path) -> str:
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write ``settings`` atomically (temporary file, then rename); return the path."""
     path = settings_path() if path is None else path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_dict(settings), indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(to_dict(settings), indent=2, sort_keys=True) + "\n")
     return path

@@ -56,3 +56,12 @@ def replacing(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` by ``text`` (UTF-8), on disk before the rename; the folder is made."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())

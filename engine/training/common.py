@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.atomic_file import replacing
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -192,9 +194,8 @@ class Trainer(ABC):
     def save(self, name: str) -> Path:
         """Write the state atomically to ``out_dir/name``."""
         path = self.out_dir / name
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            torch.save(self.state_dict(), tmp)
         return path
 
     def resume(self, name: str = "last.pt") -> bool:
