@@ -16,6 +16,7 @@ from app.smoke import check_gui
 
 COMMANDS = (
     "process", "encode", "decode", "evaluate", "models", "bench", "devices", "run", "selftest",
+    "link",
 )  # fmt: skip
 
 
