@@ -8,7 +8,7 @@ and the live engine, so what is heard live is what is measured offline.
 9.33 kbit/s) choose one (:mod:`engine.models.codec.stage`).
 
 Reference codecs for A/B comparison are chains of their own
-(:mod:`engine.dsp.reference_stages`):
+(:mod:`engine.classic.reference_stages`):
 
 - ``opus``: Opus at the codec's true 18.7 kbit/s, 20 ms frames; ``opus@KBPS`` picks the bitrate
   in kbit/s (6..32, e.g. ``opus@12``, ``opus@9.3``) and ``opus@KBPS/10ms``
@@ -26,7 +26,7 @@ what the vocoder makes of a conventional codec's output; see
 
 ``pghi`` (``pghi@N_FFT/HOP``, default 512/128) is the classical vocoder, the
 DSP floor a trained one must beat: it takes the vocoder's place (``pghi``
-alone, ``codec+pghi``, ``opus@12+pghi``); see :mod:`engine.dsp.pghi_stage`.
+alone, ``codec+pghi``, ``opus@12+pghi``); see :mod:`engine.classic.pghi_stage`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import resources
-from engine.dsp.reference_stages import (
+from engine.classic.reference_stages import (
     build_reference,
     is_reference,
     is_reference_vocoder,

@@ -20,8 +20,8 @@ import numpy as np
 
 from engine.audiofile import AudioFileError, read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
+from engine.classic.reference_stages import expand_groups
 from engine.dsp import metrics
-from engine.dsp.reference_stages import expand_groups
 from engine.stage import SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}

@@ -117,7 +117,7 @@ echo "build_deb: computing Depends (dpkg-shlibdeps)"
 depends=$(packaging/deb_depends.sh "$STAGE/opt/streamvox")
 # ctypes loads these by name at run time, so no ELF file names them:
 # PortAudio (sounddevice), libopus (opuslib_next) and the classic speech
-# codecs (engine/dsp/native_lib.py: AMR-WB, Speex, Codec 2). libsndfile
+# codecs (engine/classic/native_lib.py: AMR-WB, Speex, Codec 2). libsndfile
 # ships with the soundfile wheel and is bundled.
 depends="$depends, libportaudio2, libopus0"
 depends="$depends, libvo-amrwbenc0, libopencore-amrwb0, libspeex1, libcodec2-1.0"

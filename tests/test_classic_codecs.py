@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from engine.audiofile import read_mono_16k
 from engine.chain import parse_chain
-from engine.dsp import amrwb_codec, codec2_codec, metrics, speex_codec
-from engine.dsp.native_lib import CodecUnavailableError, NativeLib
-from engine.dsp.reference_stages import build_reference, unavailable_reason
+from engine.classic import amrwb_codec, codec2_codec, speex_codec
+from engine.classic.native_lib import CodecUnavailableError, NativeLib
+from engine.classic.reference_stages import build_reference, unavailable_reason
+from engine.dsp import metrics
 from tests.speech_fixture import SENTENCES, make_speech
 from tests.streaming import stream
 
@@ -215,7 +216,7 @@ def test_a_missing_library_is_a_one_line_reason(monkeypatch):
 def test_process_refuses_a_missing_library_in_one_line(tmp_path):
     src = make_speech(tmp_path / "in.wav")
     script = (
-        "import sys; from engine.dsp import speex_codec as s, native_lib as n; "
+        "import sys; from engine.classic import speex_codec as s, native_lib as n; "
         "s.LIB = n.NativeLib('libspeex-gone.so', 'speex-gone', 'libspeex1', 'Speex'); "
         "from app.cli import main; sys.exit(main(sys.argv[1:]))"
     )

@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.classic.reference_stages import build_reference
 from engine.dsp.opus_codec import CODEC_BITRATE_BPS
-from engine.dsp.reference_stages import build_reference
 from engine.models.codec.checkpoint import seeded_codec
 from engine.models.codec.model import CodecConfig
 from engine.models.codec.stage import CodecStage

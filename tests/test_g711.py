@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.dsp import g711, metrics
-from engine.dsp.g711_stage import ALawStage, G711Stage, MuLawStage
+from engine.classic import g711
+from engine.classic.g711_stage import ALawStage, G711Stage, MuLawStage
+from engine.dsp import metrics
 from tests.streaming import stream as _stream
 
 # (14-bit linear input, code, 14-bit decoded value) from G.711 Table 2a (μ-law):

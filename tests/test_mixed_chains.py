@@ -6,7 +6,7 @@ import soundfile as sf
 
 from app.cli import main
 from engine.chain import Chain, build_stages, chain_name, parse_chain
-from engine.dsp.opus_stage import OpusStage
+from engine.classic.opus_stage import OpusStage
 from engine.models.vocos.stage import VocosStage
 
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.audiofile import read_mono_16k
+from engine.classic.opus_stage import OpusStage
 from engine.dsp import metrics
 from engine.dsp.opus_codec import OpusCodec, OpusConfig, OpusUnavailableError, toc_bandwidth_hz
-from engine.dsp.opus_stage import OpusStage
 from tests.speech_fixture import make_speech
 from tests.streaming import stream
 

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from app.cli import main
 from engine.audiofile import read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
+from engine.classic.pghi_stage import PghiStage
+from engine.classic.pghi_vocoder import synthesis_window
 from engine.dsp.metrics import pesq_wb, stoi
 from engine.dsp.pghi import causal_stft
-from engine.dsp.pghi_stage import PghiStage
-from engine.dsp.pghi_vocoder import synthesis_window
 from engine.training.dsp_reference import energy_envelope, xcorr_lag
 from tests.speech_fixture import make_speech
 from tests.streaming import stream

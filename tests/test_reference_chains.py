@@ -6,8 +6,8 @@ import soundfile as sf
 
 from app.cli import main
 from engine.chain import Chain, build_stages, parse_chain
-from engine.dsp.g711_stage import G711Stage
-from engine.dsp.opus_stage import OpusStage
+from engine.classic.g711_stage import G711Stage
+from engine.classic.opus_stage import OpusStage
 from tests.speech_fixture import make_speech
 
 

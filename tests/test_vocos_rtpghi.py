@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.dsp.pghi_stage import PghiStage
+from engine.classic.pghi_stage import PghiStage
 from engine.models.vocos.checkpoint import load_vocos, seeded_vocos
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosConfig, VocosGenerator

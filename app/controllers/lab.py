@@ -30,7 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.settings_store import SettingsStore
 from app.views.lab_view import PLOT_METRICS, LabView
 from app.worker import Worker
-from engine.dsp.reference_stages import unavailable_reason
+from engine.classic.reference_stages import unavailable_reason
 from engine.evaluate import (
     METRIC_DIGITS,
     METRICS,

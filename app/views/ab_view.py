@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import AB_TAPS, SLOTS, TAPS
-from engine.dsp.reference_stages import unavailable_reason
+from engine.classic.reference_stages import unavailable_reason
 from engine.live.taps import check_tap, tap_stages
 
 TAP_LABELS = {

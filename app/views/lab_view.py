@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.views.plot_base import Plot
-from engine.dsp.reference_stages import OPUS_LADDER, unavailable_reason
+from engine.classic.reference_stages import OPUS_LADDER, unavailable_reason
 
 #: Chains offered as check boxes: (chain name for ``evaluate``, label).
 CHAIN_CHOICES = (

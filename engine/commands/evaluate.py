@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 from engine.chain import DEFAULT_CHUNK
+from engine.classic.reference_stages import OPUS_LADDER_KBPS
 from engine.commands.errors import USER_ERRORS
-from engine.dsp.reference_stages import OPUS_LADDER_KBPS
 
 DEFAULT_CHAINS = "dry,codec,vocoder,codec+vocoder,opus-ladder"
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.classic.reference_stages import is_reference_vocoder
 from engine.dsp.mix import Crossfade, GainRamp, LevelTracker, Limiter, db_to_gain, match_gain
-from engine.dsp.reference_stages import is_reference_vocoder
 from engine.dsp.resample import make_resampler
 from engine.live.nodes import PAD, DryNode, WetNode
 from engine.live.taps import (

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.chain import chain_name, fuse_series, parse_chain
-from engine.dsp.reference_stages import build_reference, is_reference
+from engine.classic.reference_stages import build_reference, is_reference
 from engine.stage import SAMPLE_RATE, HopStage
 
 #: The taps of our own models (keys 1-4 in the GUI).

@@ -198,12 +198,12 @@ PGHI_GEOMETRIES = ((512, 128), (1024, 320))
 
 
 def bench_pghi(opts: BenchOptions, report: BenchReport) -> None:
-    """Time one :class:`~engine.dsp.pghi_stage.PghiStage` step per geometry.
+    """Time one :class:`~engine.classic.pghi_stage.PghiStage` step per geometry.
 
     The input is noise, so every bin is above RTPGHI's tolerance and goes
     through the heap: about the worst case for the Python loop.
     """
-    from engine.dsp.pghi_stage import PghiStage
+    from engine.classic.pghi_stage import PghiStage
 
     for n_fft, hop in PGHI_GEOMETRIES:
         stage = PghiStage(n_fft, hop)

@@ -7,8 +7,8 @@ from app.controllers.lab import LabController
 from app.settings_store import SettingsStore
 from app.views.ab_view import ABView, tap_label
 from app.views.lab_view import LabView
-from engine.dsp import codec2_codec
-from engine.dsp.native_lib import NativeLib
+from engine.classic import codec2_codec
+from engine.classic.native_lib import NativeLib
 
 GONE = NativeLib("libcodec2-gone.so.9", "codec2-gone", "libcodec2-1.0", "Codec 2")
 REASON = "Codec 2 needs the system library libcodec2-gone.so.9: apt install libcodec2-1.0"

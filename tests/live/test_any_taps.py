@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.dsp.reference_stages import build_reference
+from engine.classic.reference_stages import build_reference
 from engine.dsp.resample import FirResampler
 from engine.live import control as cmd
 from engine.live.nodes import PAD

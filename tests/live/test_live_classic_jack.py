@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.dsp.reference_stages import build_reference, unavailable_reason
+from engine.classic.reference_stages import build_reference, unavailable_reason
 from engine.live import control as cmd
 from engine.live.engine import Engine, EngineOptions
 from engine.live.taps import ModelStageFactory

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.dsp.pghi_stage import PghiStage
+from engine.classic.pghi_stage import PghiStage
 from engine.live.processor import MixSettings, Processor
 from engine.live.taps import available_taps, build_stage_set, check_tap, needed_taps
 from tests.audio.toy_stages import toy_factory

@@ -1,6 +1,6 @@
 """The classical vocoder floor as a streaming stage: chain ``pghi`` (``pghi@N_FFT/HOP``).
 
-:class:`~engine.dsp.pghi_vocoder.PghiVocoder` returns, at step ``t``, the
+:class:`~engine.classic.pghi_vocoder.PghiVocoder` returns, at step ``t``, the
 samples ``n_fft - hop`` before the hop it was given. Step outputs come out
 one hop later, so the latency is ``hop + (n_fft - hop) = n_fft``. Its first
 ``n_fft - hop`` output samples lie before the stream began (the first
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from engine.dsp.pghi_vocoder import N_MELS, PghiVocoder
+from engine.classic.pghi_vocoder import N_MELS, PghiVocoder
 from engine.dsp.start_gate import StartGate
 from engine.stage import HopStage
 

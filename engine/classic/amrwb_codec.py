@@ -23,7 +23,7 @@ import ctypes
 
 import numpy as np
 
-from engine.dsp.native_lib import (
+from engine.classic.native_lib import (
     NativeHandle,
     NativeLib,
     from_pcm16,

@@ -1,19 +1,19 @@
 """The classic speech codecs as reference stages: AMR-WB, Speex wideband, Codec 2.
 
 One place that knows the three families' names: ``amrwb@KBPS``,
-``speex@KBPS``, ``codec2@KBPS`` (see :mod:`engine.dsp.reference_stages`).
+``speex@KBPS``, ``codec2@KBPS`` (see :mod:`engine.classic.reference_stages`).
 Names are checked without loading any library, so that a chain can be
 named (and offered greyed out) on a machine without them; building a stage
 is what needs the library, and raises
-:class:`engine.dsp.native_lib.CodecUnavailableError` when it is missing.
+:class:`engine.classic.native_lib.CodecUnavailableError` when it is missing.
 """
 
 from __future__ import annotations
 
-from engine.dsp import amrwb_codec, codec2_codec, speex_codec
-from engine.dsp.framed_stage import FramedCodecStage
-from engine.dsp.narrowband import NarrowbandFrames
-from engine.dsp.native_lib import CodecUnavailableError
+from engine.classic import amrwb_codec, codec2_codec, speex_codec
+from engine.classic.framed_stage import FramedCodecStage
+from engine.classic.narrowband import NarrowbandFrames
+from engine.classic.native_lib import CodecUnavailableError
 
 FAMILIES = ("amrwb", "speex", "codec2")
 DEFAULT_KBPS = {"amrwb": 12.65, "speex": 9.8, "codec2": 3.2}

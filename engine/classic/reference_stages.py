@@ -8,16 +8,16 @@
   (``mulaw@64`` is the same). ``mulaw@128`` / ``alaw@128`` compand every
   16 kHz sample instead (wideband, 128 kbit/s).
 - ``amrwb@KBPS``: AMR-WB at one of its nine modes (6.6 ... 23.85 kbit/s;
-  ``amrwb`` is 12.65), 20 ms frames (:mod:`engine.dsp.amrwb_codec`).
+  ``amrwb`` is 12.65), 20 ms frames (:mod:`engine.classic.amrwb_codec`).
 - ``speex@KBPS``: Speex wideband at the quality whose rate is nearest KBPS
   (3.95 ... 42.2 kbit/s; ``speex`` is 9.8); the name becomes the real rate
-  (``speex@10`` -> ``speex@9.8``) (:mod:`engine.dsp.speex_codec`).
+  (``speex@10`` -> ``speex@9.8``) (:mod:`engine.classic.speex_codec`).
 - ``codec2@KBPS``: Codec 2 at one of its modes (3.2, 2.4, 1.6, 1.4, 1.3, 1.2,
   0.7 kbit/s; ``codec2`` is 3.2), 8 kHz narrowband inside the 16 kHz chain
-  (:mod:`engine.dsp.codec2_codec`).
+  (:mod:`engine.classic.codec2_codec`).
 - ``pghi``: not a codec but the DSP floor of the vocoder (it stands where
   the vocoder does in a chain: ``codec+pghi``). The vocoder's causal log-mel,
-  its filterbank's pseudo-inverse, RTPGHI phase (:mod:`engine.dsp.pghi_stage`);
+  its filterbank's pseudo-inverse, RTPGHI phase (:mod:`engine.classic.pghi_stage`);
   n_fft 512 / hop 128 by default, ``pghi@1024/320`` is the seed's geometry.
 
 :func:`parse_reference` normalises a name (``"opus"`` ->
@@ -91,7 +91,7 @@ def parse_reference(name: str) -> str:
         n_fft, hop = _pghi_geometry(name, m["n_fft"], m["hop"])
         return f"pghi@{n_fft}/{hop}"
     if m := _CLASSIC.fullmatch(key):
-        from engine.dsp import classic_codecs
+        from engine.classic import classic_codecs
 
         return classic_codecs.normalise(m["family"], m["kbps"], name)
     raise ValueError(f"malformed reference stage '{name}'; syntax: {SYNTAX}")
@@ -99,7 +99,7 @@ def parse_reference(name: str) -> str:
 
 def _pghi_geometry(name: str, n_fft_text: str | None, hop_text: str | None) -> tuple[int, int]:
     """``(n_fft, hop)`` of a ``pghi`` name, default 512/128; ``ValueError`` if out of range."""
-    from engine.dsp.pghi_stage import DEFAULT_HOP, DEFAULT_N_FFT
+    from engine.classic.pghi_stage import DEFAULT_HOP, DEFAULT_N_FFT
 
     if n_fft_text is None:
         return DEFAULT_N_FFT, DEFAULT_HOP
@@ -128,19 +128,19 @@ def build_reference(name: str) -> HopStage:
     """A fresh streaming stage for a reference stage name (see the module docstring)."""
     key = parse_reference(name)
     if _CLASSIC.fullmatch(key):
-        from engine.dsp import classic_codecs
+        from engine.classic import classic_codecs
 
         return classic_codecs.build(key)
     if m := _PGHI.fullmatch(key):
-        from engine.dsp.pghi_stage import PghiStage
+        from engine.classic.pghi_stage import PghiStage
 
         return PghiStage(int(m["n_fft"]), int(m["hop"]))
     if key.startswith("opus"):
-        from engine.dsp.opus_stage import OpusStage
+        from engine.classic.opus_stage import OpusStage
 
         m = _OPUS.fullmatch(key)
         return OpusStage(bitrate_bps=round(float(m["kbps"]) * 1000), frame_ms=int(m["ms"]))
-    from engine.dsp.g711_stage import G711Stage
+    from engine.classic.g711_stage import G711Stage
 
     law, kbps = key.split("@")
     return G711Stage(law, narrowband_8k=kbps == "64")
@@ -152,7 +152,7 @@ def unavailable_reason(chain: str) -> str | None:
     Only the classic codecs' system libraries are checked (Opus comes with
     the Python packages); a malformed name is the parser's business.
     """
-    from engine.dsp import classic_codecs
+    from engine.classic import classic_codecs
 
     for stage in re.split(r"[,+]", chain.strip().lower()):
         if m := _CLASSIC.fullmatch(stage.strip()):

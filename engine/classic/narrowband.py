@@ -22,7 +22,7 @@ import numpy as np
 from scipy import signal
 
 if TYPE_CHECKING:
-    from engine.dsp.framed_stage import FrameCodec
+    from engine.classic.framed_stage import FrameCodec
 
 TAPS = 97
 GROUP_DELAY = (TAPS - 1) // 2  # 48 samples at 16 kHz

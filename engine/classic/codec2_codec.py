@@ -7,7 +7,7 @@ the rate is the bits its decoder reads per second, exactly the nominal one.
 Frames of 64, 48, 56... bits are packed into whole bytes
 (:attr:`Codec2Codec.payload_bitrate_bps`).
 
-:class:`Codec2Codec` works on 8 kHz frames; :class:`engine.dsp.narrowband.NarrowbandFrames`
+:class:`Codec2Codec` works on 8 kHz frames; :class:`engine.classic.narrowband.NarrowbandFrames`
 runs it inside the 16 kHz chain.
 
 Delay: the encoder analyses each 10 ms step with a window centred 160 samples
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.dsp.native_lib import (
+from engine.classic.native_lib import (
     NativeHandle,
     NativeLib,
     from_pcm16,

@@ -6,7 +6,7 @@ Narrowband (the default) is G.711 proper: 16 kHz -> low-pass and decimate to
 the quantisation noise from the band limit.
 
 Companding is memoryless, so the only state is the FIR history of the
-resampler (:mod:`engine.dsp.narrowband`). With ``r`` the causal round trip
+resampler (:mod:`engine.classic.narrowband`). With ``r`` the causal round trip
 (``r[n] ~ x[n - ROUND_TRIP_DELAY]``), step ``k`` returns ``r`` for samples
 ``k*hop .. k*hop + hop - 1``; the offline form is ``r`` computed on the whole
 signal, advanced by ``ROUND_TRIP_DELAY`` so that it is aligned with the input.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.dsp import g711, narrowband
+from engine.classic import g711, narrowband
 from engine.dsp.start_gate import StartGate
 from engine.stage import HopStage
 

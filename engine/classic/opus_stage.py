@@ -15,7 +15,7 @@ transient in ``r[:lookahead]``, before any input, is muted by a
 
 from __future__ import annotations
 
-from engine.dsp.framed_stage import FramedCodecStage
+from engine.classic.framed_stage import FramedCodecStage
 from engine.dsp.opus_codec import CODEC_BITRATE_BPS, OpusCodec, OpusConfig
 
 
