@@ -21,8 +21,7 @@ from engine.store.errors import (
     UnknownModelError,
     VerificationError,
 )
-from engine.store.registry import DEFAULT_REGISTRY, ModelEntry, Registry
-from engine.store.store import (
+from engine.store.info import (
     STATUS_BROKEN,
     STATUS_BUNDLED,
     STATUS_CACHED,
@@ -30,8 +29,9 @@ from engine.store.store import (
     STATUS_NOT_DOWNLOADED,
     STATUS_UNVERIFIED,
     ModelInfo,
-    ModelStore,
 )
+from engine.store.registry import DEFAULT_REGISTRY, ModelEntry, Registry
+from engine.store.store import ModelStore
 
 __all__ = [
     "DEFAULT_REGISTRY",

@@ -16,14 +16,11 @@ with exponential backoff, resuming where the bytes stopped. Final answers
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import json
 import os
 import shutil
-import socket
-import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -38,9 +35,18 @@ from engine.store.errors import (
     DownloadError,
     HttpStatusError,
     InsufficientSpaceError,
-    NetworkError,
     NotAModelFileError,
     VerificationError,
+)
+from engine.store.web import (
+    RETRY_STATUS,
+    content_range,
+    content_range_total,
+    gave_up,
+    int_header,
+    network_error,
+    opener,
+    resume_validator,
 )
 
 #: ``progress(done_bytes, total_bytes_or_None)``
@@ -51,7 +57,6 @@ CHUNK = 64 * 1024
 USER_AGENT = "streamvox-model-store/1"
 #: Keep this much disk free beyond the file itself.
 FREE_SPACE_MARGIN = 16 * 1024 * 1024
-_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
@@ -88,22 +93,6 @@ class DownloadResult:
     attempts: int
     bytes_transferred: int
     resumed_from: int
-
-
-class _NoDowngradeRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects only to http(s), and never from https down to http."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
-        old = urllib.parse.urlsplit(req.full_url).scheme
-        new = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl)).scheme
-        if new not in ("http", "https") or (old == "https" and new == "http"):
-            raise HttpStatusError(req.full_url, f"refused a redirect to {newurl!r}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _opener() -> urllib.request.OpenerDirector:
-    """HTTP(S) only (no file:, ftp:, data:), honouring the user's proxy settings."""
-    return urllib.request.build_opener(_NoDowngradeRedirects())
 
 
 @dataclass
@@ -174,7 +163,7 @@ def download(
         except DownloadError as exc:
             if not exc.transient or attempts > opts.retries:
                 if exc.transient:
-                    raise _gave_up(exc, attempts) from None
+                    raise gave_up(exc, attempts) from None
                 raise
             _sleep(opts.backoff * 2 ** (attempts - 1), cancel, url)
     digest = _finish(state, expected_size, expected_sha256, verify_file)
@@ -221,7 +210,7 @@ def _attempt(
             headers["If-Range"] = state.validator
     request = urllib.request.Request(state.url, headers=headers)
     try:
-        response = _opener().open(request, timeout=opts.timeout)
+        response = opener().open(request, timeout=opts.timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and state.size:
@@ -230,12 +219,12 @@ def _attempt(
         raise HttpStatusError(
             state.url,
             f"the server answered HTTP {exc.code} {exc.reason}",
-            transient=exc.code in _RETRY_STATUS,
+            transient=exc.code in RETRY_STATUS,
         ) from None
     except DownloadError:
         raise
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise _network_error(state.url, exc) from None
+        raise network_error(state.url, exc) from None
     with response:
         _start_body(state, response, expected_size)
         _check_free_space(state.url, state.path.parent, (state.total or 0) - state.size, opts)
@@ -256,7 +245,7 @@ def _part_is_complete(state: _Part, expected_size: int | None) -> bool:
 
 def _on_range_not_satisfiable(state: _Part, exc: urllib.error.HTTPError) -> None:
     """416: our part is complete (``*/total`` equals its size) or must be restarted."""
-    total = _content_range_total(exc.headers.get("Content-Range", ""))
+    total = content_range_total(exc.headers.get("Content-Range", ""))
     if total is not None and total == state.size:
         state.total = total
         return
@@ -275,10 +264,10 @@ def _start_body(state: _Part, response: Any, expected_size: int | None) -> None:
             f"the server sent a web page ({ctype}) instead of the model file "
             f"(final address {state_url}); it may need a login or a confirmation in a browser",
         )
-    length = _int_header(response.headers.get("Content-Length"))
-    validator = _validator(response.headers)
+    length = int_header(response.headers.get("Content-Length"))
+    validator = resume_validator(response.headers)
     if status == 206 and state.size:
-        start, total = _content_range(response.headers.get("Content-Range", ""))
+        start, total = content_range(response.headers.get("Content-Range", ""))
         if start != state.size:
             state.reset()
             raise DownloadError(
@@ -319,7 +308,7 @@ def _copy_body(
             try:
                 chunk = response.read1(opts.chunk_size)  # what has arrived; no waiting for more
             except (OSError, http.client.HTTPException) as exc:
-                raise _network_error(state.url, exc) from None
+                raise network_error(state.url, exc) from None
             if not chunk:
                 break
             if first:
@@ -396,36 +385,6 @@ def _check_free_space(url: str, folder: Path, needed: int, opts: DownloadOptions
         )
 
 
-def _network_error(url: str, exc: BaseException) -> DownloadError:
-    """Turn a socket/urllib failure into a NetworkError saying what happened."""
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    host = urllib.parse.urlsplit(url).hostname or url
-    transient = True
-    if isinstance(reason, socket.gaierror):
-        problem = f"cannot resolve the host name {host!r} (offline, or DNS failure)"
-        transient = reason.errno == socket.EAI_AGAIN
-    elif isinstance(reason, ConnectionRefusedError):
-        problem = f"the connection to {host} was refused"
-    elif isinstance(reason, TimeoutError | socket.timeout):
-        problem = f"no answer from {host} in time (timed out)"
-    elif isinstance(reason, ssl.SSLError):
-        problem, transient = f"secure connection to {host} failed: {reason}", False
-    elif isinstance(reason, ConnectionError | http.client.HTTPException):
-        problem = f"the connection to {host} broke ({type(reason).__name__})"
-    elif isinstance(reason, OSError) and reason.errno == errno.ENOSPC:
-        problem, transient = "the disk is full", False
-    else:
-        problem = f"network error talking to {host}: {reason}"
-    return NetworkError(url, problem, transient=transient)
-
-
-def _gave_up(exc: DownloadError, attempts: int) -> DownloadError:
-    """The last transient error, final now, saying how often we tried."""
-    cls = exc.__class__ if isinstance(exc, NetworkError | HttpStatusError) else NetworkError
-    tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-    return cls(exc.url, f"{exc.problem} (gave up after {tries})", transient=False)
-
-
 def _sleep(seconds: float, cancel: CancelCheck | None, url: str) -> None:
     """Back off, checking the cancel flag every 50 ms."""
     end = time.monotonic() + seconds
@@ -449,36 +408,6 @@ def _hash_file(path: Path) -> Any:
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks."""
     return _hash_file(Path(path)).hexdigest()
-
-
-def _validator(headers: Any) -> str | None:
-    """A strong ETag, else Last-Modified: what ``If-Range`` accepts."""
-    etag = headers.get("ETag")
-    if etag and not etag.startswith("W/"):
-        return etag
-    return headers.get("Last-Modified") or None
-
-
-def _content_range(value: str) -> tuple[int | None, int | None]:
-    """``bytes START-END/TOTAL`` -> (START, TOTAL); None for what is missing."""
-    try:
-        unit, rest = value.strip().split(" ", 1)
-        span, total = rest.split("/", 1)
-        start = int(span.split("-", 1)[0]) if unit == "bytes" and span != "*" else None
-        return start, (int(total) if total != "*" else None)
-    except ValueError:
-        return None, None
-
-
-def _content_range_total(value: str) -> int | None:
-    return _content_range(value)[1]
-
-
-def _int_header(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _mib(n: int) -> str:

@@ -16,13 +16,11 @@ every later ``resolve``.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +42,32 @@ from engine.store.errors import (
     StoreError,
     UnknownModelError,
 )
+from engine.store.folder import (
+    IMPORT_TMP_GLOB,
+    broken_reason,
+    copy_hashing,
+    is_model_name,
+    manual_hint,
+    model_files,
+    name_from_filename,
+    remove_if_empty,
+    remove_other_files,
+    safe_filename,
+)
+from engine.store.info import (
+    STATUS_BROKEN,
+    STATUS_CACHED,
+    STATUS_NOT_DOWNLOADED,
+    STATUS_UNVERIFIED,
+    ModelInfo,
+    bundled_info,
+    hash_origin,
+    info_from,
+    new_manifest,
+    verify_against,
+)
 from engine.store.lock import ModelLock
 from engine.store.manifest import (
-    HASH_FIRST_USE,
-    HASH_FROM_REGISTRY,
     Manifest,
     ManifestError,
     now_utc,
@@ -56,48 +76,6 @@ from engine.store.manifest import (
 )
 from engine.store.registry import DEFAULT_REGISTRY, KINDS, ModelEntry, Registry, check_name
 from engine.store.validate import Validated, load_model, validate_model_file
-
-STATUS_BUNDLED = "bundled"
-STATUS_CACHED = "cached"
-#: A file is in the cache folder but was never checked (placed there by hand).
-STATUS_UNVERIFIED = "unverified"
-STATUS_NOT_DOWNLOADED = "not downloaded"
-#: A bundled file that is absent from this installation.
-STATUS_MISSING = "missing"
-#: A cache folder that holds no usable model (empty, several files, bad manifest).
-STATUS_BROKEN = "broken"
-#: Temporary copy of an import in progress (``.import-<hex>.tmp``).
-IMPORT_TMP_GLOB = ".import-*.tmp"
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """One row of the models list (what the CLI prints and the GUI shows)."""
-
-    name: str
-    kind: str
-    format: str
-    status: str
-    path: Path | None
-    description: str = ""
-    licence: str = ""
-    source: str = ""
-    url: str | None = None
-    size: int | None = None
-    sha256: str | None = None
-    hash_origin: str | None = None
-    date: str | None = None
-    partial_bytes: int = 0
-
-    @property
-    def available(self) -> bool:
-        """True when ``resolve`` can return a file without a download."""
-        return self.status in (STATUS_BUNDLED, STATUS_CACHED, STATUS_UNVERIFIED)
-
-    @property
-    def downloadable(self) -> bool:
-        """True when the registry knows where to fetch the file."""
-        return self.url is not None
 
 
 class ModelStore:
@@ -159,7 +137,7 @@ class ModelStore:
                 for tmp in temps:
                     tmp.unlink(missing_ok=True)
                     removed.append(tmp)
-                _remove_if_empty(folder)
+                remove_if_empty(folder)
             finally:
                 lock.release()
         return removed
@@ -168,12 +146,12 @@ class ModelStore:
         """Status of one model, without hashing or loading anything (cheap)."""
         entry = self.registry.get(check_name(name))
         if entry is not None and entry.bundled is not None:
-            return _bundled_info(entry)
+            return bundled_info(entry)
         manifest = self._manifest_or_none(name)
         paths = self._paths(name, entry, manifest)
         if paths is None:
             raise UnknownModelError(f"unknown model {name!r}; see `streamvox models list`")
-        base = _info_from(entry, manifest, name)
+        base = info_from(entry, manifest, name)
         partial = paths.part.stat().st_size if paths.part.is_file() else 0
         if paths.file.is_file():
             status = STATUS_CACHED if manifest is not None else STATUS_UNVERIFIED
@@ -206,7 +184,7 @@ class ModelStore:
         if manifest is None:
             return self._adopt(name, entry, paths)
         if verify:
-            _verify_against(paths.file, manifest, entry)
+            verify_against(paths.file, manifest, entry)
         return paths.file
 
     def load(self, name: str) -> Any:
@@ -219,7 +197,7 @@ class ModelStore:
         entry = self._entry(name)
         if entry.url is None:
             raise StoreError(f"{name!r} is bundled with streamvox; there is nothing to download")
-        return _manual_hint(name, entry, self.layout.paths(name, entry.filename))
+        return manual_hint(name, entry, self.layout.paths(name, entry.filename))
 
     # -- writing ---------------------------------------------------------------
     def download(
@@ -247,7 +225,7 @@ class ModelStore:
             old = self._manifest_or_none(name)
             if not force and old is not None and paths.file.is_file():
                 try:
-                    _verify_against(paths.file, old, entry)
+                    verify_against(paths.file, old, entry)
                     return self.info(name)
                 except IntegrityError:
                     pass  # damaged copy: fetch it again, held to the recorded hash
@@ -270,10 +248,10 @@ class ModelStore:
             except Cancelled:
                 raise
             except DownloadError as exc:
-                raise exc.with_hint(_manual_hint(name, entry, paths)) from None
+                raise exc.with_hint(manual_hint(name, entry, paths)) from None
             finally:
-                _remove_if_empty(paths.folder)
-            origin = _origin(entry, old)
+                remove_if_empty(paths.folder)
+            origin = hash_origin(entry, old)
             write_manifest(
                 paths.manifest,
                 Manifest(
@@ -317,11 +295,11 @@ class ModelStore:
         if entry is not None and kind is not None and kind != entry.kind:
             raise ValueError(f"{name!r} is a {entry.kind} model, not a {kind}")
         kind = entry.kind if entry is not None else kind
-        filename = entry.filename if entry is not None else _safe_filename(src.name)
+        filename = entry.filename if entry is not None else safe_filename(src.name)
         paths = self.layout.paths(name, filename)
         with self._lock(name, None, None):
             old = self._manifest_or_none(name)
-            if not replace and (old is not None or _model_files(paths.folder)):
+            if not replace and (old is not None or model_files(paths.folder)):
                 raise StoreError(
                     f"a model named {name!r} is already in the cache; remove it first "
                     "(`streamvox models remove NAME`), choose another --name, or replace it"
@@ -358,7 +336,7 @@ class ModelStore:
                 format="unknown",
                 status=STATUS_BROKEN,
                 path=folder,
-                description=f"{_broken_reason(folder, exc)}; remove it with "
+                description=f"{broken_reason(folder, exc)}; remove it with "
                 f"`streamvox models remove {name}`",
             )
 
@@ -399,7 +377,7 @@ class ModelStore:
         if entry is not None:
             return self.layout.paths(name, entry.filename)
         folder = self.layout.model_folder(name)
-        files = sorted(p.name for p in folder.glob("*") if p.is_file() and _is_model_name(p))
+        files = sorted(p.name for p in folder.glob("*") if p.is_file() and is_model_name(p))
         return self.layout.paths(name, files[0]) if len(files) == 1 else None
 
     def _adopt(self, name: str, entry: ModelEntry | None, paths: ModelPaths) -> Path:
@@ -413,7 +391,7 @@ class ModelStore:
                     raise IntegrityError(paths.file, entry.sha256, digest)
                 write_manifest(
                     paths.manifest,
-                    _new_manifest(name, entry, checked, paths, digest, "placed in the cache"),
+                    new_manifest(name, entry, checked, paths, digest, "placed in the cache"),
                 )
         return self.resolve(name)
 
@@ -428,7 +406,7 @@ class ModelStore:
         paths.folder.mkdir(parents=True, exist_ok=True)
         tmp = paths.folder / f".import-{uuid.uuid4().hex}.tmp"
         try:
-            digest = _copy_hashing(src, tmp)
+            digest = copy_hashing(src, tmp)
             try:
                 checked = validate_model_file(tmp, kind)
             except CheckpointError as exc:  # name the person's file, not our temp copy
@@ -440,178 +418,24 @@ class ModelStore:
             for stale in (paths.file, paths.manifest, paths.part, paths.part_info):
                 stale.unlink(missing_ok=True)
             os.replace(tmp, paths.file)
-            _remove_other_files(paths)
+            remove_other_files(paths)
             write_manifest(
                 paths.manifest,
-                _new_manifest(
+                new_manifest(
                     name, entry, checked, paths, digest, f"imported from {src.resolve()}"
                 ),
             )
         finally:
             tmp.unlink(missing_ok=True)
-            _remove_if_empty(paths.folder)
+            remove_if_empty(paths.folder)
 
     def _not_available_message(self, name: str, entry: ModelEntry | None, paths: ModelPaths) -> str:
         if entry is not None and entry.url is not None:
             return (
                 f"model {name!r} is not downloaded yet; run `streamvox models download {name}`.\n"
-                + _manual_hint(name, entry, paths)
+                + manual_hint(name, entry, paths)
             )
         return f"model {name!r} has no file in {paths.folder}; import it again"
 
 
 # -- helpers -------------------------------------------------------------------
-_UNSAFE_CHARS = re.compile(r"[^a-z0-9._-]+")
-
-
-def name_from_filename(filename: str) -> str:
-    """A model name derived from a file name: ``My Codec.pt`` -> ``my-codec``."""
-    stem = Path(filename).stem.lower()
-    name = _UNSAFE_CHARS.sub("-", stem).strip("-._")[:64] or "model"
-    return check_name(name)
-
-
-def _safe_filename(filename: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9._=-]+", "_", filename).lstrip(".") or "model.bin"
-    if name == "manifest.json" or _is_temp(name):
-        name = "model-" + name
-    return name
-
-
-def _is_temp(name: str) -> bool:
-    return name.endswith((".part", ".part.json", ".tmp"))
-
-
-def _is_model_name(path: Path) -> bool:
-    return (
-        path.name != "manifest.json" and not path.name.startswith(".") and not _is_temp(path.name)
-    )
-
-
-def _info_from(entry: ModelEntry | None, manifest: Manifest | None, name: str) -> ModelInfo:
-    """Registry facts first, then what the manifest recorded."""
-    kind = entry.kind if entry is not None else (manifest.kind if manifest else "unknown")
-    fmt = manifest.format if manifest else (entry.format if entry else "unknown")
-    return ModelInfo(
-        name=name,
-        kind=kind,
-        format=fmt,
-        status=STATUS_NOT_DOWNLOADED,
-        path=None,
-        description=entry.description if entry else "imported model",
-        licence=(entry.licence if entry else "") or (manifest.licence if manifest else ""),
-        source=manifest.source if manifest else (entry.source if entry else ""),
-        url=entry.url if entry else None,
-        size=manifest.size if manifest else (entry.size if entry else None),
-        sha256=manifest.sha256 if manifest else (entry.sha256 if entry else None),
-        hash_origin=manifest.hash_origin if manifest else None,
-        date=manifest.date if manifest else None,
-    )
-
-
-def _bundled_info(entry: ModelEntry) -> ModelInfo:
-    assert entry.bundled is not None
-    present = entry.bundled.is_file()
-    return ModelInfo(
-        name=entry.name,
-        kind=entry.kind,
-        format=entry.format,
-        status=STATUS_BUNDLED if present else STATUS_MISSING,
-        path=entry.bundled if present else None,
-        description=entry.description,
-        licence=entry.licence,
-        source=entry.source,
-        size=entry.bundled.stat().st_size if present else None,
-    )
-
-
-def _verify_against(path: Path, manifest: Manifest, entry: ModelEntry | None) -> None:
-    """The full sha256 (and size) against the manifest, and the manifest against the registry."""
-    expected = manifest.sha256
-    if entry is not None and entry.sha256 and entry.sha256 != expected:
-        raise IntegrityError(path, entry.sha256, expected)
-    digest = sha256_file(path)
-    if digest != expected or path.stat().st_size != manifest.size:
-        raise IntegrityError(path, expected, digest)
-
-
-def _origin(entry: ModelEntry, old: Manifest | None) -> str:
-    if entry.sha256:
-        return HASH_FROM_REGISTRY
-    return old.hash_origin if old is not None else HASH_FIRST_USE
-
-
-def _new_manifest(
-    name: str,
-    entry: ModelEntry | None,
-    checked: Validated,
-    paths: ModelPaths,
-    digest: str,
-    source: str,
-) -> Manifest:
-    return Manifest(
-        name=name,
-        kind=checked.kind,
-        format=checked.format,
-        filename=paths.filename,
-        source=source,
-        size=paths.file.stat().st_size,
-        sha256=digest,
-        hash_origin=HASH_FROM_REGISTRY if entry is not None and entry.sha256 else HASH_FIRST_USE,
-        date=now_utc(),
-        licence=entry.licence if entry is not None else "",
-    )
-
-
-def _manual_hint(name: str, entry: ModelEntry, paths: ModelPaths) -> str:
-    return (
-        f"To install it by hand: download {entry.url} (e.g. in a web browser) and either "
-        f"run `streamvox models import FILE --name {name}` or save it as {paths.file}"
-    )
-
-
-def _copy_hashing(src: Path, dst: Path) -> str:
-    hasher = hashlib.sha256()
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        for block in iter(lambda: fin.read(1 << 20), b""):
-            hasher.update(block)
-            fout.write(block)
-        fout.flush()
-        os.fsync(fout.fileno())
-    return hasher.hexdigest()
-
-
-def _model_files(folder: Path) -> list[Path]:
-    """The model files in a cache folder (not the manifest, temporaries or partials)."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and _is_model_name(p))
-
-
-def _remove_other_files(paths: ModelPaths) -> None:
-    """After a replacing import: drop the previous weights stored under another file name."""
-    for other in _model_files(paths.folder):
-        if other.name != paths.filename:
-            other.unlink(missing_ok=True)
-            for partial in (".part", ".part.json"):
-                other.with_name(other.name + partial).unlink(missing_ok=True)
-
-
-def _broken_reason(folder: Path, exc: Exception) -> str:
-    """Why a cache folder cannot be listed as a model, in a few words."""
-    try:
-        files = _model_files(folder)
-    except OSError as err:
-        return f"unreadable folder {folder} ({err.strerror or err})"
-    if not files:
-        return f"no model file in {folder}"
-    if len(files) > 1:
-        return f"{len(files)} model files and no manifest in {folder}"
-    return f"unusable cache entry in {folder} ({exc})"
-
-
-def _remove_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass  # not empty (or already gone): keep it
