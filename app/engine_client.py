@@ -179,7 +179,7 @@ class EngineClient:
         self.send(cmd.SetLoudnessMatch(on))
 
     def set_chunk(self, frames: int) -> None:
-        """Vocoder chunk size in frames (1..10)."""
+        """Vocoder chunk size in frames (``engine.stage.MIN_CHUNK..MAX_CHUNK``)."""
         self.send(cmd.SetChunk(int(frames)))
 
     def use_weights(self, kind: str, name: str) -> Path | None:

@@ -27,6 +27,7 @@ import platformdirs
 from engine.atomic_file import write_text
 from engine.chain import DEFAULT_CHUNK
 from engine.live.taps import check_tap
+from engine.stage import MAX_CHUNK, MIN_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ AB_TAPS = (
     "codec+pghi@512/128",
 )
 SLOTS = ("A", "B")
-CHUNK_RANGE = (1, 10)
+CHUNK_RANGE = (MIN_CHUNK, MAX_CHUNK)
 #: Largest fixed safety margin offered (ms).
 MAX_MARGIN_MS = 200.0
 GAIN_RANGE_DB = (-40.0, 20.0)

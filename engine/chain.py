@@ -46,7 +46,7 @@ from engine.classic.reference_stages import (
     parse_reference,
 )
 from engine.models.errors import CheckpointError
-from engine.stage import SAMPLE_RATE, HopStage
+from engine.stage import DEFAULT_CHUNK, SAMPLE_RATE, HopStage
 
 CHAINS = (
     "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
@@ -153,17 +153,12 @@ def load_vocoder_model(path: str | Path | None = None):
 # 2e-8 from the model); int8 Vocos stays within about 55-60 dB SNR of fp32 on
 # speech and is 4-8x faster (see ``streamvox bench --speech``).
 DEFAULT_PRECISION = "int8"
-#: Vocoder chunk (mel frames per step) everywhere unless asked otherwise: two
-#: frames (16 ms with the default vocoder's 8 ms frames). One frame saves 8 ms
-#: but wakes the engine every 8 ms: on a busy 2-core machine a busy window then
-#: cost dropouts (CI, 2026-12-07); pick chunk 1 in the app for the lowest latency.
-DEFAULT_CHUNK = 2
 PRECISIONS = ("reference", "fp32", "fp16", "bf16", "int8")
 
 
 def build_stages(
     chain: str,
-    chunk: int = 5,
+    chunk: int = DEFAULT_CHUNK,
     codec_weights: str | Path | None = None,
     vocoder_weights: str | Path | None = None,
     precision: str = DEFAULT_PRECISION,

@@ -22,7 +22,7 @@ from engine.audiofile import AudioFileError, read_mono_16k
 from engine.chain import Chain, build_stages, parse_chain
 from engine.classic.reference_stages import expand_groups
 from engine.dsp import metrics
-from engine.stage import SAMPLE_RATE
+from engine.stage import DEFAULT_CHUNK, SAMPLE_RATE
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 METRICS = ("pesq_wb", "stoi", "si_sdr", "mel_l1")
@@ -189,7 +189,7 @@ def evaluate(
     files: Sequence[Path],
     chains: Sequence[str],
     *,
-    chunk: int = 5,
+    chunk: int = DEFAULT_CHUNK,
     block: int = 256,
     codec_weights: str | Path | None = None,
     vocoder_weights: str | Path | None = None,

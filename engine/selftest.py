@@ -33,7 +33,7 @@ from engine.chain import (
     load_codec_model,
     load_vocoder_model,
 )
-from engine.stage import SAMPLE_RATE
+from engine.stage import DEFAULT_CHUNK, SAMPLE_RATE
 
 CHAINS = ("dry", "codec", "vocoder", "codec+vocoder", "opus", "mulaw", "pghi")
 SIGNAL_SECONDS = 0.6
@@ -132,7 +132,7 @@ def check_chain(
     chain: str,
     codec_weights: Path | None = None,
     vocoder_weights: Path | None = None,
-    chunk: int = 5,
+    chunk: int = DEFAULT_CHUNK,
 ) -> CheckResult:
     """Stream :func:`voice_like_signal` through ``chain`` and compare with its offline form."""
 

@@ -19,6 +19,20 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 SAMPLE_RATE = 16_000
+#: Vocoder chunk: mel frames per vocoder step, the range every front end offers and checks.
+MIN_CHUNK, MAX_CHUNK = 1, 10
+#: The chunk everywhere unless asked otherwise: two frames (16 ms with the
+#: default vocoder's 8 ms frames). One frame saves 8 ms but wakes the engine
+#: every 8 ms: on a busy 2-core machine a busy window then cost dropouts (CI,
+#: 2026-12-07); pick chunk 1 in the app for the lowest latency.
+DEFAULT_CHUNK = 2
+
+
+def check_chunk(chunk: object, what: str = "chunk") -> int:
+    """``chunk`` if it is an int in ``MIN_CHUNK..MAX_CHUNK``, else a ValueError naming ``what``."""
+    if type(chunk) is not int or not MIN_CHUNK <= chunk <= MAX_CHUNK:
+        raise ValueError(f"{what} must be an int in {MIN_CHUNK}..{MAX_CHUNK} frames, got {chunk!r}")
+    return chunk
 
 
 class HopStage(ABC):

@@ -117,7 +117,7 @@ def test_stage_rejects_bad_chunk_sizes(tiny, chunk):
 
 
 def test_stage_identity(tiny):
-    stage = VocosStage(tiny)
+    stage = VocosStage(tiny, 5)
     assert stage.name == "vocoder"
     assert stage.chunk_frames == 5 and stage.latency == 1600
     assert stage.offline(np.zeros(0, dtype=np.float32)).shape == (0,)

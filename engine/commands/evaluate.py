@@ -11,6 +11,7 @@ import torch
 from engine.chain import DEFAULT_CHUNK
 from engine.classic.reference_stages import OPUS_LADDER_KBPS
 from engine.commands.errors import USER_ERRORS
+from engine.stage import MAX_CHUNK, MIN_CHUNK, check_chunk
 
 DEFAULT_CHAINS = "dry,codec,vocoder,codec+vocoder,opus-ladder"
 
@@ -38,7 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help=f"vocoder chunk in mel frames ({MIN_CHUNK}..{MAX_CHUNK})",
     )
     p.add_argument("--block", type=int, default=256, help="samples per streamed block")
     p.add_argument("--out", type=Path, default=Path("eval_report"), help="report folder")
@@ -99,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_numbers(args: argparse.Namespace) -> None:
     if args.block <= 0:
         raise ValueError(f"--block must be a positive number of samples, got {args.block}")
-    if not 1 <= args.chunk <= 10:
-        raise ValueError(f"--chunk must be in 1..10, got {args.chunk}")
+    check_chunk(args.chunk, "--chunk")
 
 
 def _skip(skipped: list[tuple[Path, str]], path: Path, why: str) -> None:

@@ -21,7 +21,7 @@ from engine.chain import (
 )
 from engine.commands.errors import USER_ERRORS
 from engine.output_paths import check_distinct
-from engine.stage import SAMPLE_RATE
+from engine.stage import MAX_CHUNK, MIN_CHUNK, SAMPLE_RATE, check_chunk
 
 PROGRESS_MIN_SECONDS = 20.0  # show a progress bar for inputs longer than this
 
@@ -41,7 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, metavar="OUT")
     p.add_argument("--chain", default="codec,vocoder", help=f"one of {', '.join(CHAINS)}")
     p.add_argument(
-        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help=f"vocoder chunk in mel frames ({MIN_CHUNK}..{MAX_CHUNK})",
     )
     p.add_argument(
         "--block", type=int, default=256, help="samples per block fed in (simulates a device)"
@@ -86,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.block <= 0:
         raise ValueError(f"--block must be positive, got {args.block}")
-    if not 1 <= args.chunk <= 10:
-        raise ValueError(f"--chunk must be in 1..10, got {args.chunk}")
+    check_chunk(args.chunk, "--chunk")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     check_distinct(

@@ -9,6 +9,7 @@ import sys
 import time
 
 from engine.chain import DEFAULT_CHUNK, SYNTAX
+from engine.stage import MAX_CHUNK, MIN_CHUNK
 
 
 def _device(text: str | None) -> int | str | None:
@@ -42,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip", type=float, default=0.0, metavar="S",
                    help="switch between A and B every S seconds (0: never)")  # fmt: skip
     p.add_argument(
-        "--chunk", type=int, default=DEFAULT_CHUNK, help="vocoder chunk in mel frames (1..10)"
+        "--chunk",
+        type=int,
+        default=DEFAULT_CHUNK,
+        help=f"vocoder chunk in mel frames ({MIN_CHUNK}..{MAX_CHUNK})",
     )
     p.add_argument("--seconds", type=float, default=10.0, help="run time (0: until Ctrl-C)")
     p.add_argument("--block", type=int, default=256, help="device block size in frames")

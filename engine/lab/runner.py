@@ -26,7 +26,7 @@ from engine.evaluate import (
     split_chain_list,
     write_reports,
 )
-from engine.stage import SAMPLE_RATE
+from engine.stage import DEFAULT_CHUNK, SAMPLE_RATE
 
 Progress = Callable[[int, int], None]
 
@@ -75,7 +75,7 @@ def run_lab(
     chains: Sequence[str],
     audio_dir: Path,
     *,
-    chunk: int = 5,
+    chunk: int = DEFAULT_CHUNK,
     block: int = 256,
     codec_weights: str | Path | None = None,
     vocoder_weights: str | Path | None = None,

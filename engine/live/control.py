@@ -12,14 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.audio.stream import StreamSpec
-from engine.chain import DEFAULT_CHUNK
 from engine.live.processor import SLOTS
 from engine.live.taps import STAGE_KINDS, check_tap
-
-
-def _check_chunk(chunk: int) -> None:
-    if type(chunk) is not int or not 1 <= chunk <= 10:
-        raise ValueError(f"chunk must be an int in 1..10 frames, got {chunk!r}")
+from engine.stage import DEFAULT_CHUNK, check_chunk
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ class Start:
         from engine.chain import parse_chain
 
         parse_chain(self.chain)
-        _check_chunk(self.chunk)
+        check_chunk(self.chunk)
         if self.margin_ms is not None and not 0.0 <= self.margin_ms <= 500.0:
             raise ValueError(f"margin_ms must be 0..500, got {self.margin_ms}")
 
@@ -101,12 +96,12 @@ class SetMasterBypass:
 
 @dataclass(frozen=True)
 class SetChunk:
-    """Vocoder chunk size in mel frames (1..10); rebuilds and crossfades live."""
+    """Vocoder chunk size in mel frames (``MIN_CHUNK..MAX_CHUNK``); rebuilds and crossfades live."""
 
     chunk: int
 
     def __post_init__(self) -> None:
-        _check_chunk(self.chunk)
+        check_chunk(self.chunk)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.chain import chain_name, fuse_series, parse_chain
 from engine.classic.reference_stages import build_reference, is_reference
-from engine.stage import SAMPLE_RATE, HopStage
+from engine.stage import SAMPLE_RATE, HopStage, check_chunk
 
 #: The taps of our own models (keys 1-4 in the GUI).
 TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
@@ -176,8 +176,7 @@ def build_stage_set(
     path; the median step time is kept in ``step_ms`` (the engine sizes its
     safety margin from it).
     """
-    if not 1 <= chunk <= 10:
-        raise ValueError(f"chunk must be 1..10 frames, got {chunk}")
+    check_chunk(chunk)
     wanted = available_taps(taps) if isinstance(taps, str) else tuple(taps)
     out = StageSet(generation=generation, chunk=chunk)
     rng = np.random.default_rng(0)

@@ -37,7 +37,7 @@ from engine.live.engine import Engine, EngineOptions
 from engine.live.loopback import find_delay, find_delay_envelope, make_probe
 from engine.measure.jack_server import JackServer, server_period, use_server
 from engine.measure.probe_process import ProbeProcess
-from engine.stage import HopStage
+from engine.stage import HopStage, check_chunk
 
 CHAINS = ("dry", "codec", "vocoder", "codec+vocoder")
 LIVE_CHUNKS = (1, 2, 5)
@@ -116,8 +116,8 @@ class LiveOptions:
             check_tap(chain)
         if not self.chains or not self.chunks or not self.blocks:
             raise ValueError("need at least one chain, chunk and block")
-        if any(type(n) is not int or not 1 <= n <= 10 for n in self.chunks):
-            raise ValueError(f"chunks must be ints in 1..10, got {self.chunks}")
+        for n in self.chunks:
+            check_chunk(n, "chunks")
         if any(type(b) is not int or not 16 <= b <= 8192 for b in self.blocks):
             raise ValueError(f"blocks must be ints in 16..8192, got {self.blocks}")
         if self.probes < 1 or self.seconds < 0:

@@ -38,6 +38,7 @@ from engine.models.codec.model import TinyTransformerCodec
 from engine.models.vocos.checkpoint import load_vocos, seeded_vocos
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.stage import check_chunk
 
 #: Vocos sizes the bench knows; "tiny" is for smoke tests only. Layer scale
 #: 1/n_layers (not the 1e-6 training init) so every block matters when the
@@ -77,8 +78,8 @@ class BenchOptions:
         unknown = [s for s in self.sizes if s not in VOCOS_SIZES]
         if unknown:
             raise ValueError(f"unknown size(s) {unknown}; choose from {', '.join(VOCOS_SIZES)}")
-        if any(type(n) is not int or not 1 <= n <= 10 for n in self.chunks):
-            raise ValueError(f"chunk frames must be ints in 1..10, got {self.chunks}")
+        for n in self.chunks:
+            check_chunk(n, "chunk frames")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ from engine.dsp.start_gate import StartGate
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosGenerator
 from engine.models.weights import recorded_delay
-from engine.stage import HopStage
-
-MAX_CHUNK_FRAMES = 10
+from engine.stage import DEFAULT_CHUNK, HopStage, check_chunk
 
 
 class VocosStage(HopStage):
@@ -35,12 +33,12 @@ class VocosStage(HopStage):
     name = "vocoder"
 
     def __init__(
-        self, model: VocosGenerator, chunk_frames: int = 5, precision: str | None = None
+        self,
+        model: VocosGenerator,
+        chunk_frames: int = DEFAULT_CHUNK,
+        precision: str | None = None,
     ) -> None:
-        if type(chunk_frames) is not int or not 1 <= chunk_frames <= MAX_CHUNK_FRAMES:
-            raise ValueError(
-                f"chunk_frames must be an int in 1..{MAX_CHUNK_FRAMES}, got {chunk_frames!r}"
-            )
+        check_chunk(chunk_frames, "chunk_frames")
         super().__init__(hop=model.config.hop * chunk_frames)
         self.sample_rate = model.config.sample_rate
         self.model = model.eval()
