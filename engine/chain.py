@@ -153,7 +153,36 @@ def load_vocoder_model(path: str | Path | None = None):
 # 2e-8 from the model); int8 Vocos stays within about 55-60 dB SNR of fp32 on
 # speech and is 4-8x faster (see ``streamvox bench --speech``).
 DEFAULT_PRECISION = "int8"
+#: One vocabulary for both models' stages: ``reference`` runs the plain PyTorch
+#: models; any other runs the codec's fast path (exact, fp32) and the vocoder's
+#: fast path at that precision.
 PRECISIONS = ("reference", "fp32", "fp16", "bf16", "int8")
+
+
+def model_stage(
+    kind: str,
+    model,
+    chunk: int = DEFAULT_CHUNK,
+    precision: str = DEFAULT_PRECISION,
+    stream: str | None = None,
+) -> HopStage:
+    """A fresh stage of one of our models (``kind`` "codec" or "vocoder") at ``precision``.
+
+    ``stream`` is the codec's stream mode (None: the one its weights were
+    trained for). Both :func:`build_stages` and the live taps build through here.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    fast = precision != "reference"
+    if kind == "codec":
+        from engine.models.codec.stage import CodecStage
+
+        return CodecStage(model, fast=fast, stream=stream)
+    if kind == "vocoder":
+        from engine.models.vocos.stage import VocosStage
+
+        return VocosStage(model, chunk, precision=precision if fast else None)
+    raise ValueError(f"unknown model stage '{kind}'; choose codec or vocoder")
 
 
 def build_stages(
@@ -170,21 +199,17 @@ def build_stages(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
-    fast = precision != "reference"
     stages: list[HopStage] = []
     for name in parse_chain(chain):
         if name == "codec" or name.startswith("codec@"):
-            from engine.models.codec.stage import CodecStage
-
             stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
-            stages.append(CodecStage(load_codec_model(codec_weights), fast=fast, stream=stream))
+            codec = load_codec_model(codec_weights)
+            stages.append(model_stage("codec", codec, chunk, precision, stream))
         elif is_reference(name):
             stages.append(build_reference(name))
         else:
-            from engine.models.vocos.stage import VocosStage
-
-            model = load_vocoder_model(vocoder_weights)
-            stages.append(VocosStage(model, chunk, precision=precision if fast else None))
+            vocoder = load_vocoder_model(vocoder_weights)
+            stages.append(model_stage("vocoder", vocoder, chunk, precision))
     return fuse_series(stages)
 
 

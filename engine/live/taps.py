@@ -235,15 +235,11 @@ class ModelStageFactory:
         from engine import chain
 
         if kind == "codec":
-            from engine.models.codec.stage import CodecStage
-
             if self._codec is None:
                 self._codec = chain.load_codec_model(self.codec_weights)
-            return CodecStage(self._codec, fast=True)
+            return chain.model_stage("codec", self._codec, chunk)
         if kind == "vocoder":
-            from engine.models.vocos.stage import VocosStage
-
             if self._vocoder is None:
                 self._vocoder = chain.load_vocoder_model(self.vocoder_weights)
-            return VocosStage(self._vocoder, chunk, precision=chain.DEFAULT_PRECISION)
+            return chain.model_stage("vocoder", self._vocoder, chunk)
         raise ValueError(f"unknown stage kind '{kind}'; choose one of {STAGE_KINDS}")
