@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,37 +30,13 @@ from torch import nn
 from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
 from engine.models.vocos.backbone import LAYER_NORM_EPS
-from engine.models.vocos.generator import VocosConfig, VocosGenerator
+from engine.models.vocos.generator import VocosConfig, VocosGenerator, VocosStreamState
 from engine.models.vocos.head import LOG_MAG_CLIP, MAG_CLIP
 from engine.models.vocos.phase import FramePhase
 
 _MAG_EPS = 1e-6
 _METHODS = ["spectrum", "synthesize"]  # kept by TorchScript's freeze: the RTPGHI path
 _LOG_FLOOR = 1e-5
-
-
-@dataclass
-class FastVocosState:
-    """Stream memory, channels-last, preallocated and updated in place."""
-
-    mel_history: torch.Tensor  # (B, n_fft - hop) previous input samples
-    conv_caches: list[torch.Tensor]  # embed (B, k-1, n_mels), then (B, k-1, dim) per block
-    ola_tail: torch.Tensor  # (B, n_fft - hop) overlap-add tail not yet released
-    phase: FramePhase | None = None  # RTPGHI state of a ``phase == "rtpghi"`` head
-
-    @property
-    def batch_size(self) -> int:
-        """Number of parallel streams."""
-        return self.mel_history.shape[0]
-
-    def reset(self) -> None:
-        """Back to the start of a stream (silence to the left)."""
-        self.mel_history.zero_()
-        for cache in self.conv_caches:
-            cache.zero_()
-        self.ola_tail.zero_()
-        if self.phase is not None:
-            self.phase.reset()
 
 
 class _ConvNeXt(nn.Module):
@@ -196,7 +171,7 @@ class FastVocos:
         self.precision = precision
         self.scripted = scripted
         self._widths = [config.n_mels] + [config.dim] * config.n_layers
-        self._stream: FastVocosState | None = None
+        self._stream: VocosStreamState | None = None
 
     @classmethod
     def from_generator(
@@ -216,19 +191,21 @@ class FastVocos:
             core, scripted = _script(core)
         return cls(core, generator.config, precision, scripted)
 
-    def new_state(self, batch_size: int = 1) -> FastVocosState:
-        """Zeroed stream state for ``batch_size`` streams."""
+    def new_state(self, batch_size: int = 1) -> VocosStreamState:
+        """Zeroed stream state for ``batch_size`` streams (conv caches channels-last)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         c = self.config
-        return FastVocosState(
+        return VocosStreamState(
             mel_history=torch.zeros(batch_size, c.context),
             conv_caches=[torch.zeros(batch_size, c.kernel - 1, w) for w in self._widths],
             ola_tail=torch.zeros(batch_size, c.context),
             phase=FramePhase(c.n_fft, c.hop, batch_size) if c.phase == "rtpghi" else None,
         )
 
-    def stream_step(self, x_new: torch.Tensor, state: FastVocosState | None = None) -> torch.Tensor:
+    def stream_step(
+        self, x_new: torch.Tensor, state: VocosStreamState | None = None
+    ) -> torch.Tensor:
         """``(B, hop*N)`` new samples -> ``(B, hop*N)`` output, any ``N >= 1``.
 
         Uses ``state`` or else an own stream (started on first use, see :meth:`reset`).
