@@ -30,12 +30,14 @@ from engine.link.framing import CODEC_KINDS, KIND_OPUS, LinkFormat, LinkPacket, 
 
 SEND_CHAINS = ("codec", "opus")
 RECEIVE_CHAINS = ("codec", "codec+vocoder", "opus")
-#: Opus on the link: 20 ms frames, in-band FEC sized for this much loss. At the
-#: codec's 18.7 kbit/s libopus adds no FEC at all below about 20 % (its SILK
-#: LBRR rate threshold shrinks with the expected loss; measured: the FEC frame
-#: of a lost 20 ms is no better than PLC at 5 and 10 %, clearly better at 20 %)
+#: Opus on the link: 20 ms frames, in-band FEC on, told to expect 10 % loss.
+#: At the codec's 18.7 kbit/s libopus trades bandwidth for FEC as the expected
+#: loss grows: measured on 8 LibriSpeech utterances (PESQ-WB at 0 / 5 / 10 /
+#: 20 % loss), expecting 0 %: 4.30 / 2.89 / 2.27 / 1.69; 10 %: 4.23 / 2.90 /
+#: 2.32 / 1.71; 20 %: 2.33 / 2.26 / 2.17 / 1.98 (its FEC then works, but the
+#: clean signal loses half its PESQ). 10 % is the best below 20 % loss.
 OPUS_FRAME_MS = 20
-OPUS_EXPECTED_LOSS_PCT = 20
+OPUS_EXPECTED_LOSS_PCT = 10
 
 
 class LinkEncoder(Protocol):
@@ -156,13 +158,14 @@ class CodecDecoder:
 class OpusEncoder:
     """libopus with in-band FEC at the codec's bitrate: a 20 ms frame -> one packet."""
 
-    def __init__(self, bitrate_bps: int | None = None) -> None:
+    def __init__(
+        self, bitrate_bps: int | None = None, expected_loss_pct: int | None = None
+    ) -> None:
         from engine.dsp.opus_codec import CODEC_BITRATE_BPS, OpusCodec, OpusConfig
 
         bitrate = CODEC_BITRATE_BPS if bitrate_bps is None else bitrate_bps
-        self.codec = OpusCodec(
-            OpusConfig(bitrate, OPUS_FRAME_MS, fec=True, expected_loss_pct=OPUS_EXPECTED_LOSS_PCT)
-        )
+        loss = OPUS_EXPECTED_LOSS_PCT if expected_loss_pct is None else expected_loss_pct
+        self.codec = OpusCodec(OpusConfig(bitrate, OPUS_FRAME_MS, fec=True, expected_loss_pct=loss))
         self.format = LinkFormat(KIND_OPUS, opus_fingerprint(bitrate, OPUS_FRAME_MS))
         self.frame_samples = self.codec.frame_size
         self.delay = self.codec.lookahead

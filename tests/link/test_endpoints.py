@@ -5,7 +5,7 @@ import pytest
 
 from engine.audiofile import read_mono_16k
 from engine.link.concealment import STRATEGIES, FadeOut, concealment_codes
-from engine.link.endpoints import make_decoder, make_encoder
+from engine.link.endpoints import OpusEncoder, make_decoder, make_encoder
 from engine.token_stream import decode_signal, encode_signal
 from tests.speech_fixture import make_speech
 
@@ -71,7 +71,7 @@ def test_interp_describes_the_missing_hop():
 
 def test_opus_fec_recovers_a_lost_frame(speech):
     pytest.importorskip("opuslib_next")
-    enc, dec = make_encoder("opus"), make_decoder("opus")
+    enc, dec = OpusEncoder(expected_loss_pct=20), make_decoder("opus")  # FEC at 18.7 kbit/s
     frames = _frames(speech, enc)
     packets = [dec.format.parse(enc.format.pack(1, i, 0, 0, **enc.encode(f)))
                for i, f in enumerate(frames)]  # fmt: skip
