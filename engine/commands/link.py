@@ -106,7 +106,7 @@ def _register_receive(link: argparse._SubParsersAction) -> None:
             "the stream has ended (or on Ctrl-C)."
         ),
     )
-    r.add_argument("--port", type=int, required=True, metavar="P")
+    r.add_argument("--port", type=int, default=None, metavar="P", help="UDP port (0: any free)")
     r.add_argument("--bind", default=DEFAULT_BIND, metavar="ADDR")
     r.add_argument("--out", type=Path, required=True, metavar="OUT.wav")
     r.add_argument("--seconds", type=float, default=None, metavar="S")
@@ -127,6 +127,15 @@ def _register_receive(link: argparse._SubParsersAction) -> None:
     r.add_argument("--stats-json", type=Path, default=None, metavar="F",
                    help="also write the stats as JSON")  # fmt: skip
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    r.add_argument(
+        "--peer-protocol",
+        choices=("link", "seed"),
+        default="link",
+        help="link: streamvox's UDP packets (default); seed: connect to a seed streaming "
+        "server over TCP (--from), read through a restricted unpickler",
+    )
+    r.add_argument("--from", dest="peer", default=None, metavar="HOST:PORT",
+                   help="the seed server to connect to (--peer-protocol seed)")  # fmt: skip
     r.set_defaults(func=_guarded(_receive, "receive"))
 
 
@@ -142,7 +151,7 @@ def _register_send(link: argparse._SubParsersAction) -> None:
         ),
     )
     s.add_argument("input", type=Path, metavar="IN.wav")
-    s.add_argument("--to", required=True, metavar="HOST:PORT")
+    s.add_argument("--to", default=None, metavar="HOST:PORT", help="the receiver (UDP)")
     s.add_argument("--chain", default="codec", choices=SEND_CHAINS)
     s.add_argument("--codec-weights", type=Path, default=None, metavar="F")
     s.add_argument("--stream", choices=("oas", "reuse"), default=None, help="codec stream mode")
@@ -159,6 +168,19 @@ def _register_send(link: argparse._SubParsersAction) -> None:
     s.add_argument("--stream-id", type=int, default=None, metavar="N",
                    help="the stream id (default random)")  # fmt: skip
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    s.add_argument(
+        "--peer-protocol",
+        choices=("link", "seed"),
+        default="link",
+        help="link: streamvox's UDP packets (default); seed: serve one seed streaming client "
+        "over TCP on --listen",
+    )
+    s.add_argument(
+        "--listen",
+        default=None,
+        metavar="[ADDR:]PORT",
+        help="where to wait for a seed client (--peer-protocol seed; ADDR 127.0.0.1)",
+    )
     s.set_defaults(func=_guarded(_send, "send"))
 
 
@@ -188,9 +210,12 @@ def _receive(args: argparse.Namespace) -> int:
     from engine.atomic_file import replacing
     from engine.audiofile import check_writable
     from engine.link.endpoints import make_decoder
-    from engine.link.receiver import LinkReceiver
+    from engine.link.receiver import LinkReceiver, UdpSource
 
-    if not 0 <= args.port <= 65535:
+    if args.peer_protocol == "seed":
+        if args.peer is None or args.port is not None or args.chain == "opus":
+            raise ValueError("--peer-protocol seed takes --from HOST:PORT (no --port) and a codec")
+    elif args.port is None or not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535 (0: any free port), got {args.port}")
     if args.seconds is not None and not 0 < args.seconds <= 24 * 3600:
         raise ValueError(f"--seconds must be in (0, 86400], got {args.seconds}")
@@ -200,10 +225,18 @@ def _receive(args: argparse.Namespace) -> int:
         args.chain, args.codec_weights, args.vocoder_weights, args.stream, args.conceal
     )
     ms = 1e-3
+    if args.peer_protocol == "seed":
+        from engine.link.seed_peer import SeedSource
+        from engine.link.sender import parse_address
+
+        source = SeedSource(*parse_address(args.peer), decoder.stage)
+        where = f"connected to:     {source.address[0]}:{source.address[1]} (seed protocol)"
+    else:
+        source = UdpSource(args.port, args.bind)
+        where = f"listening on:     {source.address[0]}:{source.address[1]}"
     receiver = LinkReceiver(
         decoder,
-        args.port,
-        args.bind,
+        source,
         min_delay_s=None if args.delay_ms is None else args.delay_ms * ms,
         max_delay_s=args.max_delay_ms * ms,
         adaptive=not args.fixed_delay,
@@ -211,7 +244,7 @@ def _receive(args: argparse.Namespace) -> int:
     stopping = []
     previous = {s: signal.signal(s, lambda *_: stopping.append(1))
                 for s in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
-    print(f"listening on:     {receiver.address[0]}:{receiver.address[1]}", flush=True)
+    print(where, flush=True)
     try:
         with replacing(args.out, suffix=".part") as tmp:
             fmt = args.out.suffix.lstrip(".").upper()
@@ -275,6 +308,10 @@ def _send(args: argparse.Namespace) -> int:
     from engine.link.impairment import ImpairmentConfig
     from engine.link.sender import parse_address, send_signal
 
+    if args.peer_protocol == "seed":
+        return _serve_seed(args)
+    if args.to is None or args.listen is not None:
+        raise ValueError("the link sends to --to HOST:PORT (--listen is for --peer-protocol seed)")
     to = parse_address(args.to)
     pct = 0.01
     impairment = ImpairmentConfig(
@@ -299,4 +336,29 @@ def _send(args: argparse.Namespace) -> int:
     print(f"simulated:        {sim.lost} lost, {sim.duplicated} duplicated, "
           f"{sim.reordered} reordered")  # fmt: skip
     print(f"max behind:       {report.max_behind_s * 1000:.1f} ms")
+    return 0
+
+
+def _serve_seed(args: argparse.Namespace) -> int:
+    from engine.audiofile import read_mono_16k
+    from engine.link.endpoints import make_encoder
+    from engine.link.receiver import DEFAULT_BIND
+    from engine.link.seed_peer import serve_seed
+
+    impaired = (args.loss, args.jitter_ms, args.reorder, args.duplicate) != (0, 0, 0, 0)
+    if args.listen is None or args.to is not None or args.chain != "codec" or impaired:
+        raise ValueError(
+            "--peer-protocol seed takes --listen [ADDR:]PORT (no --to), the codec chain and no "
+            "impairment (TCP)"
+        )
+    bind, _, port = args.listen.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen: expected [ADDR:]PORT, got '{args.listen}'")
+    audio = read_mono_16k(args.input)
+    _set_threads(args.threads)
+    stage = make_encoder("codec", args.codec_weights, args.stream).stage
+    sent = serve_seed(audio.samples, stage, bind.strip("[]") or DEFAULT_BIND, int(port),
+                      lambda a: print(f"listening on:     {a[0]}:{a[1]} (seed protocol)",
+                                      flush=True))  # fmt: skip
+    print(f"messages:         {sent} (one overlap-save window each)")
     return 0

@@ -19,7 +19,9 @@ offset is half a frame or more below the target the buffer plays one
 concealed frame without consuming a packet (delay grows by a frame); when it
 is ``1.5`` frames or more above and ``settle_s`` has passed since the last
 change, it skips one frame (delay shrinks by one frame). ``adaptive=False``
-keeps the starting delay for the whole stream (late packets are concealed).
+keeps the starting delay for the whole stream (late packets are concealed);
+``shrink=False`` only grows it (a source that is read only when the buffer
+has room, such as TCP, makes early packets look late-but-fast).
 
 Counting. A packet for a frame already played or concealed is ``late`` (or
 a ``duplicate`` when that frame was played from an earlier copy); one
@@ -96,6 +98,7 @@ class JitterBuffer:
         idle_s: float = 1.0,
         settle_s: float = 0.5,
         adaptive: bool = True,
+        shrink: bool = True,
     ) -> None:
         if frame_s <= 0:
             raise ValueError(f"frame duration must be positive, got {frame_s}")
@@ -109,6 +112,7 @@ class JitterBuffer:
         self.idle_s = idle_s
         self.settle_s = settle_s
         self.adaptive = adaptive
+        self.shrink = shrink
         #: frames buffered ahead at most (beyond that a packet is overflow)
         self.capacity = int(np.ceil(max_delay_s / frame_s)) + 8
         self.stats = BufferStats()

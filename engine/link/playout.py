@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.link.endpoints import LinkDecoder
-from engine.link.framing import LinkPacketError, SeqUnwrapper
+from engine.link.framing import LinkPacket, LinkPacketError, SeqUnwrapper
 from engine.link.jitter_buffer import INSERTED, MISSING, PACKET, BufferStats, JitterBuffer
 from engine.stage import SAMPLE_RATE
 
@@ -56,6 +56,7 @@ class Playout:
         max_delay_s: float = 0.5,
         adaptive: bool = True,
         idle_s: float = 1.0,
+        shrink: bool = True,
     ) -> None:
         self.decoder = decoder
         self.format = decoder.format
@@ -63,7 +64,7 @@ class Playout:
         self.frame_s = self.frame / SAMPLE_RATE
         self.idle_s = idle_s
         self.buffer = JitterBuffer(
-            self.frame_s, min_delay_s, max_delay_s, adaptive=adaptive, idle_s=idle_s
+            self.frame_s, min_delay_s, max_delay_s, adaptive=adaptive, idle_s=idle_s, shrink=shrink
         )
         self.stats = ReceiveStats(buffer=self.buffer.stats)
         self.streams_started = 0
@@ -79,6 +80,10 @@ class Playout:
         except LinkPacketError as exc:
             self.stats.rejected[exc.reason] += 1
             return
+        self.handle_packet(packet, now, wall)
+
+    def handle_packet(self, packet: LinkPacket, now: float, wall: float | None = None) -> None:
+        """One parsed packet (of this stream's format) that arrived at ``now``."""
         if packet.stream_id != self._stream_id:
             if self._stream_id is not None and now - self._last_valid <= self.idle_s:
                 self.stats.rejected["stream"] += 1
@@ -89,7 +94,8 @@ class Playout:
                 self.buffer.end_stream()
         self._last_valid = now
         wall = time.time() if wall is None else wall
-        self.stats.one_way_s.append(wall - packet.send_time_us / 1e6)
+        if packet.send_time_us:
+            self.stats.one_way_s.append(wall - packet.send_time_us / 1e6)
         if len(self.stats.one_way_s) > 2 * ONE_WAY_KEPT:  # bounded: keep a recent sample
             del self.stats.one_way_s[:ONE_WAY_KEPT]
         self.buffer.push(self._unwrap(packet.seq), packet, now)

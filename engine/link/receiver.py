@@ -32,27 +32,10 @@ DEFAULT_BIND = "127.0.0.1"
 SOCKET_BUFFER_BYTES = 1 << 20
 
 
-class LinkReceiver:
-    """UDP in, audio frames out (see the module docstring)."""
+class UdpSource:
+    """The link's own transport: datagrams on one bound UDP socket."""
 
-    def __init__(
-        self,
-        decoder: LinkDecoder,
-        port: int,
-        bind: str = DEFAULT_BIND,
-        min_delay_s: float | None = None,
-        max_delay_s: float = 0.5,
-        adaptive: bool = True,
-        idle_s: float = 1.0,
-        max_reads: int = 256,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.playout = Playout(decoder, min_delay_s, max_delay_s, adaptive, idle_s)
-        self.decoder = decoder
-        self.frame = decoder.frame_samples
-        self.frame_s = self.frame / SAMPLE_RATE
-        self.max_reads = max_reads
-        self.clock = clock
+    def __init__(self, port: int, bind: str = DEFAULT_BIND, max_reads: int = 256) -> None:
         family = socket.getaddrinfo(bind, port, type=socket.SOCK_DGRAM)[0]
         self.sock = socket.socket(family[0], socket.SOCK_DGRAM)
         try:
@@ -62,18 +45,10 @@ class LinkReceiver:
         self.sock.bind(family[4])
         self.sock.setblocking(False)
         self.address = self.sock.getsockname()
+        self.max_reads = max_reads
 
-    @property
-    def stats(self) -> ReceiveStats:
-        """What the receiver has seen so far."""
-        return self.playout.stats
-
-    def close(self) -> None:
-        """Release the socket."""
-        self.sock.close()
-
-    def read_pending(self) -> None:
-        """Take what the socket holds (at most ``max_reads`` datagrams)."""
+    def read_pending(self, playout: Playout, clock: Callable[[], float]) -> None:
+        """Hand what the socket holds (at most ``max_reads`` datagrams) to ``playout``."""
         for _ in range(self.max_reads):
             try:
                 data = self.sock.recv(MAX_DATAGRAM + 1)
@@ -81,7 +56,46 @@ class LinkReceiver:
                 return
             except OSError:  # e.g. ICMP errors reported on the socket: nothing to read
                 return
-            self.playout.handle(data, self.clock())
+            playout.handle(data, clock())
+
+    def wait(self, seconds: float) -> None:
+        """Sleep until a datagram arrives or ``seconds`` pass."""
+        select.select([self.sock], [], [], seconds)
+
+    def close(self) -> None:
+        """Release the socket."""
+        self.sock.close()
+
+
+class LinkReceiver:
+    """A source (UDP, or the seed's TCP) in, audio frames out (see the module docstring)."""
+
+    def __init__(
+        self,
+        decoder: LinkDecoder,
+        source,
+        min_delay_s: float | None = None,
+        max_delay_s: float = 0.5,
+        adaptive: bool = True,
+        idle_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        shrink = getattr(source, "shrink", True)
+        self.playout = Playout(decoder, min_delay_s, max_delay_s, adaptive, idle_s, shrink)
+        self.decoder = decoder
+        self.source = source
+        self.frame = decoder.frame_samples
+        self.frame_s = self.frame / SAMPLE_RATE
+        self.clock = clock
+
+    @property
+    def stats(self) -> ReceiveStats:
+        """What the receiver has seen so far."""
+        return self.playout.stats
+
+    def close(self) -> None:
+        """Release the source."""
+        self.source.close()
 
     def run(
         self,
@@ -101,7 +115,7 @@ class LinkReceiver:
         written = 0
         while total is None or written < total:
             now = self.clock()
-            self.read_pending()
+            self.source.read_pending(playout, self.clock)
             while t0 + k * self.frame_s <= now and (total is None or written < total):
                 frame = playout.tick(t0 + k * self.frame_s)
                 if playout.stats.start_sample is None and playout.buffer.started:
@@ -117,5 +131,5 @@ class LinkReceiver:
                 break
             wait = t0 + k * self.frame_s - self.clock()
             if wait > 0:
-                select.select([self.sock], [], [], wait)
+                self.source.wait(wait)
         return playout.finish(written)
