@@ -222,6 +222,50 @@ def write_weights(
         save_file(dict(tensors), str(tmp), metadata={METADATA_KEY: meta_json})
 
 
+# -- the strict checks -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class TensorProblem:
+    """What is wrong with one tensor: ``what`` is ``dtype``, ``shape`` or ``values``."""
+
+    key: str
+    what: str
+    found: str = ""  # the type or dtype, or the shape
+    expected: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateReport:
+    """How a state dict differs from the one a model expects (each model words it)."""
+
+    missing: tuple[str, ...]  # in the model's order
+    unexpected: tuple[str, ...]  # in the state's order
+    tensors: tuple[TensorProblem, ...]  # the first problem of each tensor, model's order
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.tensors)
+
+
+def compare_state(expected: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> StateReport:
+    """Keys, float dtypes, shapes, and finite values (not of meta tensors: they have none)."""
+    problems = []
+    for key, want in expected.items():
+        if key not in state:
+            continue
+        got = state[key]
+        if not isinstance(got, torch.Tensor) or not got.is_floating_point():
+            found = str(got.dtype) if isinstance(got, torch.Tensor) else type(got).__name__
+            problems.append(TensorProblem(key, "dtype", found))
+        elif got.shape != want.shape:
+            problems.append(TensorProblem(key, "shape", str(tuple(got.shape)), tuple(want.shape)))
+        elif not got.is_meta and not torch.isfinite(got).all():
+            problems.append(TensorProblem(key, "values"))
+    return StateReport(
+        tuple(k for k in expected if k not in state),
+        tuple(str(k) for k in state if k not in expected),
+        tuple(problems),
+    )
+
+
 # -- error text ------------------------------------------------------------------------------
 def fmt_keys(keys: Sequence[str], most: int = _MAX_LISTED) -> str:
     """``a, b, ... (+N more)``, or ``(none)``."""

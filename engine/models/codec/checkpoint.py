@@ -24,6 +24,7 @@ from engine.models.errors import CheckpointError
 from engine.models.file_limits import check_model_size, meta_state
 from engine.models.weights import (
     WeightsInfo,
+    compare_state,
     first_line,
     fmt_keys,
     read_header,
@@ -103,8 +104,8 @@ def _check_state(
     config: CodecConfig,
 ) -> None:
     """Raise one CheckpointError listing every missing/unexpected/misshapen/bad key."""
-    missing = [k for k in expected if k not in state]
-    unexpected = sorted(str(k) for k in state if k not in expected)
+    report = compare_state(expected, state)
+    missing, unexpected = report.missing, sorted(report.unexpected)
     problems = []
     if missing and len(missing) == len(expected):
         problems.append("none of the TinyTransformerCodec keys are present")
@@ -113,16 +114,13 @@ def _check_state(
     if unexpected:
         problems.append(f"unexpected keys: {fmt_keys(unexpected)}")
     shapes, bad = [], []
-    for k, ref in expected.items():
-        v = state.get(k)
-        if v is None:
-            continue
-        if not isinstance(v, torch.Tensor) or not v.is_floating_point():
-            bad.append(f"{k} ({type(v).__name__ if not isinstance(v, torch.Tensor) else v.dtype})")
-        elif v.shape != ref.shape:
-            shapes.append(f"{k} expected {tuple(ref.shape)}, found {tuple(v.shape)}")
-        elif not v.is_meta and not torch.isfinite(v).all():
-            bad.append(f"{k} (NaN/Inf values)")
+    for p in report.tensors:
+        if p.what == "shape":
+            shapes.append(f"{p.key} expected {p.expected}, found {p.found}")
+        elif p.what == "values":
+            bad.append(f"{p.key} (NaN/Inf values)")
+        elif p.found != "NoneType":  # a None value is left to the key check
+            bad.append(f"{p.key} ({p.found})")
     if shapes:
         problems.append(f"wrong shapes: {'; '.join(shapes)}")
     if bad:

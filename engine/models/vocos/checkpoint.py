@@ -31,7 +31,7 @@ from engine.models.safe_pickle import safe_torch_load
 from engine.models.vocos.conv import WeightNormConv1d
 from engine.models.vocos.generator import SEED_PREFIXES, VocosConfig, VocosGenerator, map_seed_keys
 from engine.models.vocos.seed import config_from_hparams
-from engine.models.weights import WeightsInfo, read_header, sniff, write_weights
+from engine.models.weights import WeightsInfo, compare_state, read_header, sniff, write_weights
 
 __all__ = ["load_vocos", "save_vocos", "seeded_vocos"]
 
@@ -184,24 +184,21 @@ def _check_strict(
     config: VocosConfig,
 ) -> None:
     """Keys, shapes and float dtypes; values too unless ``state`` holds meta tensors."""
-    missing = [display(k) for k in expected if k not in state]
-    unexpected = [display(k) for k in state if k not in expected]
-    if missing or unexpected:
+    report = compare_state(expected, state)
+    if report.missing or report.unexpected:
+        missing = [display(k) for k in report.missing]
+        unexpected = [display(k) for k in report.unexpected]
         raise CheckpointError(
             path, "does not match the Vocos generator: " + _key_report(missing, unexpected)
         )
-    for key, want in expected.items():
-        got = state[key]
-        if not isinstance(got, torch.Tensor) or not got.is_floating_point():
-            raise CheckpointError(path, f"{display(key)} is not a float tensor")
-        if got.shape != want.shape:
-            raise CheckpointError(
-                path,
-                f"{display(key)} has shape {tuple(got.shape)}, expected {tuple(want.shape)} "
-                f"for {config}",
-            )
-        if not got.is_meta and not torch.isfinite(got).all():
-            raise CheckpointError(path, f"{display(key)} contains NaN or Inf")
+    if report.tensors:
+        p = report.tensors[0]
+        problem = {
+            "dtype": "is not a float tensor",
+            "shape": f"has shape {p.found}, expected {p.expected} for {config}",
+            "values": "contains NaN or Inf",
+        }[p.what]
+        raise CheckpointError(path, f"{display(p.key)} {problem}")
 
 
 def _key_report(missing: list[str], unexpected: list[str], show: int = 4) -> str:
