@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 40.0
 
 
-def streamvox(*args: str, stdout=subprocess.PIPE) -> subprocess.Popen:
-    """``streamvox ARGS`` in a child process (text stdout, stderr kept)."""
+def streamvox(*args: str, stdout=subprocess.PIPE, netns: str | None = None) -> subprocess.Popen:
+    """``streamvox ARGS`` in a child process (text stdout, stderr kept), maybe in a netns."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    prefix = ["ip", "netns", "exec", netns] if netns else []
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args],
+        [*prefix, sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=stdout,
@@ -50,12 +51,12 @@ def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = START_TI
 class Receiver:
     """``streamvox link receive`` on a free port of 127.0.0.1, until its stream ends."""
 
-    def __init__(self, out: Path, *args: str) -> None:
+    def __init__(self, out: Path, *args: str, netns: str | None = None) -> None:
         self.out = out
         self.stats_path = out.with_suffix(".json")
         self.proc = streamvox(
             "link", "receive", "--port", "0", "--out", str(out),
-            "--stats-json", str(self.stats_path), *args,
+            "--stats-json", str(self.stats_path), *args, netns=netns,
         )  # fmt: skip
         line = wait_for_line(self.proc, "listening on:")
         self.port = int(line.rsplit(":", 1)[1])
@@ -71,9 +72,16 @@ class Receiver:
         return json.loads(self.stats_path.read_text())
 
 
-def send(port: int, wav: Path, *args: str, timeout: float = 60.0) -> str:
+def send(
+    port: int,
+    wav: Path,
+    *args: str,
+    timeout: float = 60.0,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+) -> str:
     """``streamvox link send`` to the receiver; its stdout (exit 0 checked)."""
-    proc = streamvox("link", "send", "--to", f"127.0.0.1:{port}", str(wav), *args)
+    proc = streamvox("link", "send", "--to", f"{host}:{port}", str(wav), *args, netns=netns)
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err
     return out
