@@ -198,6 +198,16 @@ def _guarded(fn, name: str):
     return run
 
 
+def _stream(args: argparse.Namespace) -> str | None:
+    """The codec's stream mode: as asked, else the weights' own.
+
+    The seed's protocol carries whole overlap-save windows: oas unless asked.
+    """
+    if args.stream is None and args.peer_protocol == "seed":
+        return "oas"
+    return args.stream
+
+
 def _set_threads(n: int) -> None:
     import torch
 
@@ -222,7 +232,7 @@ def _receive(args: argparse.Namespace) -> int:
     check_writable(args.out)
     _set_threads(args.threads)
     decoder = make_decoder(
-        args.chain, args.codec_weights, args.vocoder_weights, args.stream, args.conceal
+        args.chain, args.codec_weights, args.vocoder_weights, _stream(args), args.conceal
     )
     ms = 1e-3
     if args.peer_protocol == "seed":
@@ -356,7 +366,7 @@ def _serve_seed(args: argparse.Namespace) -> int:
         raise ValueError(f"--listen: expected [ADDR:]PORT, got '{args.listen}'")
     audio = read_mono_16k(args.input)
     _set_threads(args.threads)
-    stage = make_encoder("codec", args.codec_weights, args.stream).stage
+    stage = make_encoder("codec", args.codec_weights, _stream(args)).stage
     sent = serve_seed(audio.samples, stage, bind.strip("[]") or DEFAULT_BIND, int(port),
                       lambda a: print(f"listening on:     {a[0]}:{a[1]} (seed protocol)",
                                       flush=True))  # fmt: skip

@@ -30,7 +30,7 @@ def speech(tmp_path_factory):
     d = tmp_path_factory.mktemp("seed")
     wav = make_speech(d / "in.wav")
     ref = d / "codec.wav"
-    assert streamvox_main(["process", str(wav), str(ref), "--chain", "codec"]) == 0
+    assert streamvox_main(["process", str(wav), str(ref), "--chain", "codec@oas"]) == 0
     return wav, read_mono_16k(wav).samples, sf.read(ref, dtype="float32")[0]
 
 
@@ -43,7 +43,7 @@ def _seed_windows(x, hops):
 def test_streamvox_listens_to_a_seed_server(speech, tmp_path):
     wav, x, ref = speech
     codec = TinyCodec(model_path=DEFAULT_CODEC_WEIGHTS, device="cpu")
-    stage = CodecStage(load_codec_model())
+    stage = CodecStage(load_codec_model(), stream="oas")  # what the seed protocol carries
     hops = -(-(len(x) + stage.model_delay) // 240)
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
@@ -100,7 +100,7 @@ def test_streamvox_serves_a_seed_client(speech):
                 buf = buf[4 + n :]
     _, err = tx.communicate(timeout=30)
     assert tx.returncode == 0, err
-    stage = CodecStage(load_codec_model(), fast=True)
+    stage = CodecStage(load_codec_model(), fast=True, stream="oas")
     want = encode_signal(stage, x)  # (hops, 40), frame by frame
     assert len(received) == len(want)
     got = np.stack([np.concatenate(m, axis=0).T.reshape(-1) for m in received])
