@@ -25,11 +25,12 @@ def test_token_statistics_of_the_heard_codec_reach_the_snapshot(rig):
         assert snap.heard_tap == "codec+vocoder"  # its codec runs fused with the vocoder
         assert t.bitrate_bps == pytest.approx(snap.codec_bitrate_bps)
         assert t.tokens_per_s == pytest.approx(snap.codec_tokens_per_s)
-        assert (t.tokens_per_hop, t.bits_per_token, len(t.codebooks)) == (40, 7, 2)
+        # the bundled codec runs token reuse: each hop sends its 10 new frames x 2 codebooks
+        assert (t.tokens_per_hop, t.bits_per_token, len(t.codebooks)) == (20, 7, 2)
         assert t.tokens_total >= t.window_hops * t.tokens_per_hop
         for book in t.codebooks:
             assert book.size == 128
-            assert book.counts.sum() == t.window_hops * 20  # 20 frames per codebook per hop
+            assert book.counts.sum() == t.window_hops * t.tokens_per_hop // 2  # per codebook
             assert 2 <= book.used <= 128  # speech moves through the codebook
             assert 0.0 < book.entropy_bits <= math.log2(book.used) + 1e-9
         assert 0.0 < t.entropy_bitrate_bps <= t.bitrate_bps
