@@ -58,6 +58,8 @@ def _register_measure(link: argparse._SubParsersAction) -> None:
     m.add_argument("--jitter-ms", type=float, default=0.0, metavar="J")
     m.add_argument("--seed", type=int, default=0, metavar="N")
     m.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    m.add_argument("--opus-kbps", type=float, default=None, metavar="K",
+                   help="Opus bitrate (default 18.7; the codec's true rate is fair)")  # fmt: skip
     m.set_defaults(func=_guarded(_measure, "measure"))
 
 
@@ -87,7 +89,7 @@ def _measure(args: argparse.Namespace) -> int:
     print(f"{len(files)} files, seed {args.seed}")
     print(HEADER, flush=True)
     measure(files, conditions, args.seed, lambda line: print(line, flush=True),
-            args.codec_weights)  # fmt: skip
+            args.codec_weights, _opus_bps(args))  # fmt: skip
     return 0
 
 
@@ -114,6 +116,8 @@ def _register_receive(link: argparse._SubParsersAction) -> None:
     r.add_argument("--codec-weights", type=Path, default=None, metavar="F")
     r.add_argument("--vocoder-weights", type=Path, default=None, metavar="F")
     r.add_argument("--stream", choices=("oas", "reuse"), default=None, help="codec stream mode")
+    r.add_argument("--opus-kbps", type=float, default=None, metavar="K",
+                   help="Opus bitrate (--chain opus; default 18.7; ends agree)")  # fmt: skip
     r.add_argument("--conceal", choices=STRATEGIES, default=DEFAULT_STRATEGY,
                    help=f"codec packet-loss concealment (default {DEFAULT_STRATEGY})")  # fmt: skip
     r.add_argument("--delay-ms", type=float, default=None, metavar="D",
@@ -155,6 +159,8 @@ def _register_send(link: argparse._SubParsersAction) -> None:
     s.add_argument("--chain", default="codec", choices=SEND_CHAINS)
     s.add_argument("--codec-weights", type=Path, default=None, metavar="F")
     s.add_argument("--stream", choices=("oas", "reuse"), default=None, help="codec stream mode")
+    s.add_argument("--opus-kbps", type=float, default=None, metavar="K",
+                   help="Opus bitrate (--chain opus; default 18.7; ends agree)")  # fmt: skip
     s.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="packets lost, %%")
     s.add_argument("--burst", type=float, default=1.0, metavar="N",
                    help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
@@ -208,6 +214,11 @@ def _stream(args: argparse.Namespace) -> str | None:
     return args.stream
 
 
+def _opus_bps(args: argparse.Namespace) -> int | None:
+    """``--opus-kbps`` in bit/s (None: the link's default)."""
+    return None if args.opus_kbps is None else round(args.opus_kbps * 1000)
+
+
 def _set_threads(n: int) -> None:
     import torch
 
@@ -232,7 +243,12 @@ def _receive(args: argparse.Namespace) -> int:
     check_writable(args.out)
     _set_threads(args.threads)
     decoder = make_decoder(
-        args.chain, args.codec_weights, args.vocoder_weights, _stream(args), args.conceal
+        args.chain,
+        args.codec_weights,
+        args.vocoder_weights,
+        _stream(args),
+        args.conceal,
+        opus_bps=_opus_bps(args),
     )
     ms = 1e-3
     if args.peer_protocol == "seed":
@@ -334,7 +350,7 @@ def _send(args: argparse.Namespace) -> int:
     )
     audio = read_mono_16k(args.input)
     _set_threads(args.threads)
-    encoder = make_encoder(args.chain, args.codec_weights, args.stream)
+    encoder = make_encoder(args.chain, args.codec_weights, args.stream, _opus_bps(args))
     print(f"sending to:       {to[0]}:{to[1]}", flush=True)
     report = send_signal(audio.samples, encoder, to, impairment, args.stream_id)
     sim = report.impairment

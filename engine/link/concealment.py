@@ -15,7 +15,9 @@ best):
 - ``interp`` (OaS, the default): when the next packet is already in the
   jitter buffer, the window ``[last packet's new frames, next packet's
   first frames]``, which describes the missing hop itself (the next window
-  covered it); otherwise ``shift``. In reuse mode: ``repeat``.
+  covered it); otherwise ``shift``. In reuse mode a packet holds only its
+  hop's frames: the last packet's second half and the next packet's first
+  half when the next is buffered, otherwise ``repeat``.
 
 Every strategy but ``mute`` fades consecutive concealed hops: the first
 plays at full level, each next one at ``fade`` times the one before, and
@@ -46,9 +48,13 @@ def concealment_codes(
         raise ValueError(f"unknown concealment '{strategy}'; choose one of {', '.join(STRATEGIES)}")
     if strategy == "mute":
         return None
-    if stream != "oas" or strategy == "repeat":
-        return last
     h = frames_per_hop
+    if stream != "oas":
+        if strategy == "interp" and next_codes is not None:  # half from each side of the gap
+            return np.concatenate([last[:, h // 2 :], next_codes[:, : h - h // 2]], axis=1)
+        return last
+    if strategy == "repeat":
+        return last
     if strategy == "interp" and next_codes is not None:
         return np.concatenate([last[:, -h:], next_codes[:, :h]], axis=1)
     return np.concatenate([last[:, -h:], last[:, -h:]], axis=1)

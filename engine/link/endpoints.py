@@ -215,10 +215,12 @@ class OpusDecoder:
         return self.codec.conceal(None)
 
 
-def make_encoder(chain: str, codec_weights=None, stream: str | None = None) -> LinkEncoder:
-    """The sending end of ``chain`` (``codec`` or ``opus``)."""
+def make_encoder(
+    chain: str, codec_weights=None, stream: str | None = None, opus_bps: int | None = None
+) -> LinkEncoder:
+    """The sending end of ``chain`` (``codec``, or ``opus`` at ``opus_bps``: default 18.7k)."""
     if chain == "opus":
-        return OpusEncoder()
+        return OpusEncoder(opus_bps)
     if chain != "codec":
         raise ValueError(f"a link sends one of {', '.join(SEND_CHAINS)}, not '{chain}'")
     from engine.chain import load_codec_model
@@ -234,10 +236,11 @@ def make_decoder(
     stream: str | None = None,
     strategy: str = DEFAULT_STRATEGY,
     chunk: int | None = None,
+    opus_bps: int | None = None,
 ) -> LinkDecoder:
-    """The receiving end of ``chain`` (``codec``, ``codec+vocoder`` or ``opus``)."""
+    """The receiving end of ``chain`` (``codec``, ``codec+vocoder`` or ``opus`` at ``opus_bps``)."""
     if chain == "opus":
-        return OpusDecoder()
+        return OpusDecoder(opus_bps)
     if chain not in RECEIVE_CHAINS:
         raise ValueError(f"a link receives one of {', '.join(RECEIVE_CHAINS)}, not '{chain}'")
     from engine.chain import DEFAULT_CHUNK, build_stages, load_codec_model

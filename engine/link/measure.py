@@ -47,6 +47,7 @@ def measure(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     codec_weights=None,
+    opus_bps: int | None = None,
 ) -> list[Row]:
     """Score every condition on every file (see the module docstring)."""
     from engine.audiofile import read_mono_16k
@@ -60,8 +61,8 @@ def measure(
     for cond in conditions:
         key = (cond.chain, cond.conceal)
         if key not in ends:
-            enc = make_encoder(cond.chain, codec_weights)
-            dec = make_decoder(cond.chain, codec_weights, strategy=cond.conceal)
+            enc = make_encoder(cond.chain, codec_weights, opus_bps=opus_bps)
+            dec = make_decoder(cond.chain, codec_weights, strategy=cond.conceal, opus_bps=opus_bps)
             ends[key] = (enc, dec)
         enc, dec = ends[key]
         pesqs, stois, lost, late, frames, delays = [], [], 0, 0, 0, []
@@ -87,7 +88,7 @@ def measure(
             )
         )
         if progress is not None:
-            progress(format_row(rows[-1]))
+            progress(format_row(rows[-1], _kbps(enc)))
     return rows
 
 
@@ -97,11 +98,18 @@ HEADER = (
 )
 
 
-def format_row(row: Row) -> str:
+def _kbps(encoder) -> float:
+    """What the decoder must receive, kbit/s (the codec's tokens, Opus' configured rate)."""
+    if hasattr(encoder, "stage"):
+        return encoder.stage.bitrate_bps / 1000
+    return encoder.codec.config.bitrate_bps / 1000
+
+
+def format_row(row: Row, kbps: float) -> str:
     """One markdown table row."""
     c = row.condition
     conceal = "PLC + FEC" if c.chain == "opus" else c.conceal
-    chain = "Opus 18.7 kbit/s" if c.chain == "opus" else "codec 18.7 kbit/s"
+    chain = f"{'Opus' if c.chain == 'opus' else 'codec'} {kbps:.3g} kbit/s"
     return (
         f"| {chain} | {conceal} | {100 * c.loss:g}"
         + (f" (bursts of {c.burst:g})" if c.burst > 1 else "")

@@ -68,8 +68,9 @@ def simulate_link(
             heapq.heappush(events, (t + network_delay_s, len(events), data))
     playout = Playout(decoder, min_delay_s, adaptive=adaptive)
     played: list[np.ndarray] = []
-    by_seq: dict[int, np.ndarray] = {}
+    timeline: list[np.ndarray] = []  # from the first frame on, inserted frames out, skips silent
     delays = []
+    previous = None
     k = 0
     while events or playout.buffer.started or not playout.streams_started:
         now = (k + TICK_PHASE) * frame_s
@@ -79,19 +80,19 @@ def simulate_link(
         out = playout.tick(now)
         played.append(out)
         if playout.last_kind in (PACKET, MISSING):
-            by_seq[playout.last_seq] = out
+            if previous is not None:
+                timeline += [np.zeros(frame, np.float32)] * (playout.last_seq - previous - 1)
+            previous = playout.last_seq
+            timeline.append(out)
             delays.append(playout.buffer.stats.delay_s)
         elif playout.last_kind != INSERTED and playout.streams_started and not events:
             break
         k += 1
         if k > 10 * frames + 1000:
             raise RuntimeError("the simulated link did not finish")
-    aligned = np.zeros(frames * frame, np.float32)
-    first = min(by_seq, default=0)
-    for seq, out in by_seq.items():
-        if 0 <= seq - first < frames:
-            aligned[(seq - first) * frame :][:frame] = out
+    aligned = np.concatenate(timeline) if timeline else np.zeros(0, np.float32)
     d = decoder.delay
+    aligned = np.concatenate([aligned, np.zeros(max(0, d + len(x) - len(aligned)), np.float32)])
     return SimulatedLink(
         played=np.concatenate(played) if played else np.zeros(0, np.float32),
         aligned=aligned[d : d + len(x)],

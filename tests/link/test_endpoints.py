@@ -64,7 +64,11 @@ def test_interp_describes_the_missing_hop():
     np.testing.assert_array_equal(got, np.concatenate([last[:, 10:], nxt[:, :10]], axis=1))
     np.testing.assert_array_equal(concealment_codes("interp", "oas", last, None, 10)[:, 10:],
                                   last[:, 10:])  # fmt: skip
-    assert concealment_codes("interp", "reuse", last[:, 10:], nxt, 10) is not None
+    got = concealment_codes("interp", "reuse", last[:, 10:], nxt[:, 10:], 10)
+    np.testing.assert_array_equal(got, np.concatenate([last[:, 15:], nxt[:, 10:15]], axis=1))
+    np.testing.assert_array_equal(
+        concealment_codes("repeat", "reuse", last[:, 10:], nxt, 10), last[:, 10:]
+    )
     f = FadeOut(0.5, 3)
     assert [f.next_gain() for _ in range(4)] == [1.0, 0.5, 0.25, 0.0]
 

@@ -68,7 +68,7 @@ def speech(tmp_path_factory):
 def test_clean_veth_link_is_process_plus_delay(veth_pair, speech, tmp_path):
     a, b, address, _ = veth_pair
     wav, ref = speech
-    rx = Receiver(tmp_path / "out.wav", "--bind", address, "--fixed-delay", "--delay-ms", "250",
+    rx = Receiver(tmp_path / "out.wav", "--bind", address, "--fixed-delay", "--delay-ms", "400",
                   netns=b)  # fmt: skip
     send(rx.port, wav, host=address, netns=a)
     stats = rx.finish()

@@ -21,7 +21,7 @@ from engine.models.codec.api import TinyCodec
 from engine.models.codec.stage import CodecStage
 from engine.resources import DEFAULT_CODEC_WEIGHTS
 from engine.token_stream import encode_signal
-from tests.link.link_rig import streamvox, wait_for_line
+from tests.link.link_rig import START_TIMEOUT_S, streamvox, wait_for_line
 from tests.speech_fixture import make_speech
 
 
@@ -46,18 +46,21 @@ def test_streamvox_listens_to_a_seed_server(speech, tmp_path):
     stage = CodecStage(load_codec_model(), stream="oas")  # what the seed protocol carries
     hops = -(-(len(x) + stage.model_delay) // 240)
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(START_TIMEOUT_S)  # never a thread left waiting if the test fails
     port = server.getsockname()[1]
 
-    def seed_server():  # the seed's streaming server, one client
+    # the seed's streaming server, serving a file as fast as it can (encoded first, so
+    # that a busy machine cannot make it slower than real time)
+    bodies = [pickle.dumps(codec.encode_audio(w)) for w in _seed_windows(x, hops)]
+    bodies.append(pickle.dumps(["not", "indices"]))  # one message streamvox must refuse
+
+    def seed_server():
         conn, _ = server.accept()
         with conn:
-            for window in _seed_windows(x, hops):
-                body = pickle.dumps(codec.encode_audio(window))
+            for body in bodies:
                 conn.sendall(struct.pack(">I", len(body)) + body)
-            body = pickle.dumps(["not", "indices"])  # one message streamvox must refuse
-            conn.sendall(struct.pack(">I", len(body)) + body)
 
-    thread = threading.Thread(target=seed_server)
+    thread = threading.Thread(target=seed_server, daemon=True)
     thread.start()
     out = tmp_path / "out.wav"
     rx = streamvox("link", "receive", "--peer-protocol", "seed", "--from", f"127.0.0.1:{port}",

@@ -36,3 +36,11 @@ def test_simulated_losses_are_counted_and_reordering_repaired(speech):
     assert b.duplicates >= sim.duplicated
     assert b.reordered > 0 and b.inserted > 0
     assert np.isfinite(r.aligned).all() and np.abs(r.aligned).max() > 0.01
+
+
+def test_codec_plus_vocoder_receiver_is_the_chain(speech):
+    from engine.chain import DEFAULT_CHUNK
+
+    r = simulate_link(speech, make_encoder("codec"), make_decoder("codec+vocoder"))
+    ref = Chain(build_stages("codec,vocoder", DEFAULT_CHUNK)).run_aligned(speech, 256)
+    np.testing.assert_allclose(r.aligned, ref, atol=1e-4)
