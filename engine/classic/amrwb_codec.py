@@ -24,11 +24,13 @@ import ctypes
 import numpy as np
 
 from engine.classic.native_lib import (
+    FrameCodec,
     NativeHandle,
     NativeLib,
     from_pcm16,
     open_lib,
     ptr,
+    sent_bitrate,
     to_pcm16,
     unavailable,
 )
@@ -88,7 +90,7 @@ def _bind() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     return enc, dec
 
 
-class AmrWbCodec:
+class AmrWbCodec(FrameCodec):
     """One AMR-WB encoder and decoder in a row: a 20 ms frame in, its decoded frame out."""
 
     frame_size = FRAME
@@ -116,9 +118,7 @@ class AmrWbCodec:
     @property
     def payload_bitrate_bps(self) -> float:
         """Stored bytes per second, header and padding included (NaN before a frame)."""
-        if self.frames == 0:
-            return float("nan")
-        return 8 * self.bytes_sent * RATE / (self.frames * FRAME)
+        return sent_bitrate(self.bytes_sent, self.frames, FRAME, RATE)
 
     def encode(self, frame: np.ndarray) -> bytes:
         """Encode one ``(320,)`` float frame to a storage-format packet."""
@@ -139,13 +139,3 @@ class AmrWbCodec:
             self._dec.value, ptr(buf, ctypes.c_ubyte), ptr(self._pcm_out, ctypes.c_short), 0
         )
         return from_pcm16(self._pcm_out)
-
-    def roundtrip(self, frame: np.ndarray) -> np.ndarray:
-        """Encode then decode one frame."""
-        return self.decode(self.encode(frame))
-
-    def reset(self) -> None:
-        """Fresh encoder and decoder states, counters cleared."""
-        self._enc.close()
-        self._dec.close()
-        self._open()

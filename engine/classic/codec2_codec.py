@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.classic.native_lib import (
+    FrameCodec,
     NativeHandle,
     NativeLib,
     from_pcm16,
@@ -154,7 +155,7 @@ def _find_rand_state(lib: ctypes.CDLL) -> ctypes.c_uint64 | None:
     return state if ok else None
 
 
-class Codec2Codec:
+class Codec2Codec(FrameCodec):
     """One Codec 2 encoder and decoder in a row, at 8 kHz: a frame in, its decoded frame out."""
 
     def __init__(self, kbps: float = 3.2) -> None:
@@ -218,13 +219,3 @@ class Codec2Codec:
         out = ptr(self._pcm_out, ctypes.c_short)
         self._call("dec", self._lib.codec2_decode, self._dec.value, out, ptr(buf, ctypes.c_ubyte))
         return from_pcm16(self._pcm_out)
-
-    def roundtrip(self, frame: np.ndarray) -> np.ndarray:
-        """Encode then decode one frame."""
-        return self.decode(self.encode(frame))
-
-    def reset(self) -> None:
-        """Fresh sender and receiver states."""
-        self._enc.close()
-        self._dec.close()
-        self._open()

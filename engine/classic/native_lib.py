@@ -86,3 +86,40 @@ class NativeHandle:
     def close(self) -> None:
         """Free the state now (idempotent)."""
         self._finalizer()
+
+
+class FrameCodec:
+    """What the native frame codecs share: an encoder and a decoder that ``_open`` makes.
+
+    Subclasses set ``_enc``/``_dec`` (:class:`NativeHandle`) and their counters in
+    ``_open`` and define ``encode``/``decode`` of one frame.
+    """
+
+    _enc: NativeHandle
+    _dec: NativeHandle
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def encode(self, frame: np.ndarray) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, packet: bytes) -> np.ndarray:
+        raise NotImplementedError
+
+    def roundtrip(self, frame: np.ndarray) -> np.ndarray:
+        """Encode then decode one frame."""
+        return self.decode(self.encode(frame))
+
+    def reset(self) -> None:
+        """Fresh encoder and decoder states, counters cleared (``_open`` again)."""
+        self._enc.close()
+        self._dec.close()
+        self._open()
+
+
+def sent_bitrate(bytes_sent: int, frames: int, frame: int, rate: int) -> float:
+    """Bits per second of ``bytes_sent`` over ``frames`` frames (NaN before the first)."""
+    if frames == 0:
+        return float("nan")
+    return 8 * bytes_sent * rate / (frames * frame)

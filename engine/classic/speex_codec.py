@@ -25,11 +25,13 @@ import ctypes
 import numpy as np
 
 from engine.classic.native_lib import (
+    FrameCodec,
     NativeHandle,
     NativeLib,
     from_pcm16,
     open_lib,
     ptr,
+    sent_bitrate,
     to_pcm16,
     unavailable,
 )
@@ -88,7 +90,7 @@ def _bind() -> ctypes.CDLL:
     return lib
 
 
-class SpeexWbCodec:
+class SpeexWbCodec(FrameCodec):
     """One wideband Speex encoder and decoder in a row: a 20 ms frame in, decoded frame out."""
 
     frame_size = FRAME
@@ -136,9 +138,7 @@ class SpeexWbCodec:
     @property
     def payload_bitrate_bps(self) -> float:
         """Bytes sent per second, each frame padded to whole bytes (NaN before a frame)."""
-        if self.frames == 0:
-            return float("nan")
-        return 8 * self.bytes_sent * RATE / (self.frames * FRAME)
+        return sent_bitrate(self.bytes_sent, self.frames, FRAME, RATE)
 
     def encode(self, frame: np.ndarray) -> bytes:
         """Encode one ``(320,)`` float frame to a packet."""
@@ -159,13 +159,3 @@ class SpeexWbCodec:
         self._lib.speex_bits_read_from(bits, packet, len(packet))
         self._lib.speex_decode_int(self._dec.value, bits, ptr(self._pcm_out, ctypes.c_short))
         return from_pcm16(self._pcm_out)
-
-    def roundtrip(self, frame: np.ndarray) -> np.ndarray:
-        """Encode then decode one frame."""
-        return self.decode(self.encode(frame))
-
-    def reset(self) -> None:
-        """Fresh encoder and decoder states, counters cleared."""
-        self._enc.close()
-        self._dec.close()
-        self._open()
