@@ -52,7 +52,7 @@ CHAINS = (
     "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
     "speex@9.8", "codec2@3.2", "pghi",
 )  # fmt: skip
-#: The codec's stream modes (``engine.models.codec.model.CODEC_STREAMS``, named
+#: The codec's stream modes (``engine.models.codec.model.STREAM_MODES``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from engine.audiofile import check_writable, read_mono_16k
+from engine.chain import CODEC_STREAMS
 from engine.commands.errors import USER_ERRORS
 from engine.stage import SAMPLE_RATE
 
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
     p.add_argument(
         "--stream",
-        choices=("oas", "reuse"),
+        choices=CODEC_STREAMS,
         default=None,
         help="stream mode (default: the one the weights were trained for; the header records it)",
     )

@@ -13,6 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
+from engine.chain import CODEC_STREAMS
 from engine.commands.errors import USER_ERRORS
 from engine.stage import SAMPLE_RATE
 
@@ -113,11 +114,8 @@ def _register_receive(link: argparse._SubParsersAction) -> None:
     r.add_argument("--out", type=Path, required=True, metavar="OUT.wav")
     r.add_argument("--seconds", type=float, default=None, metavar="S")
     r.add_argument("--chain", default="codec", choices=RECEIVE_CHAINS)
-    r.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    _add_codec_options(r)
     r.add_argument("--vocoder-weights", type=Path, default=None, metavar="F")
-    r.add_argument("--stream", choices=("oas", "reuse"), default=None, help="codec stream mode")
-    r.add_argument("--opus-kbps", type=float, default=None, metavar="K",
-                   help="Opus bitrate (--chain opus; default 18.7; ends agree)")  # fmt: skip
     r.add_argument("--conceal", choices=STRATEGIES, default=DEFAULT_STRATEGY,
                    help=f"codec packet-loss concealment (default {DEFAULT_STRATEGY})")  # fmt: skip
     r.add_argument("--delay-ms", type=float, default=None, metavar="D",
@@ -143,6 +141,14 @@ def _register_receive(link: argparse._SubParsersAction) -> None:
     r.set_defaults(func=_guarded(_receive, "receive"))
 
 
+def _add_codec_options(p: argparse.ArgumentParser) -> None:
+    """The options both ends take for what they encode or decode."""
+    p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    p.add_argument("--stream", choices=CODEC_STREAMS, default=None, help="codec stream mode")
+    p.add_argument("--opus-kbps", type=float, default=None, metavar="K",
+                   help="Opus bitrate (--chain opus; default 18.7; ends agree)")  # fmt: skip
+
+
 def _register_send(link: argparse._SubParsersAction) -> None:
     from engine.link.endpoints import SEND_CHAINS
 
@@ -157,10 +163,7 @@ def _register_send(link: argparse._SubParsersAction) -> None:
     s.add_argument("input", type=Path, metavar="IN.wav")
     s.add_argument("--to", default=None, metavar="HOST:PORT", help="the receiver (UDP)")
     s.add_argument("--chain", default="codec", choices=SEND_CHAINS)
-    s.add_argument("--codec-weights", type=Path, default=None, metavar="F")
-    s.add_argument("--stream", choices=("oas", "reuse"), default=None, help="codec stream mode")
-    s.add_argument("--opus-kbps", type=float, default=None, metavar="K",
-                   help="Opus bitrate (--chain opus; default 18.7; ends agree)")  # fmt: skip
+    _add_codec_options(s)
     s.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="packets lost, %%")
     s.add_argument("--burst", type=float, default=1.0, metavar="N",
                    help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
