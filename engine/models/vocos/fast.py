@@ -30,7 +30,12 @@ from torch import nn
 from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
 from engine.models.vocos.backbone import LAYER_NORM_EPS
-from engine.models.vocos.generator import VocosConfig, VocosGenerator, VocosStreamState
+from engine.models.vocos.generator import (
+    VocosConfig,
+    VocosGenerator,
+    VocosStreamState,
+    stream_in_chunks,
+)
 from engine.models.vocos.head import LOG_MAG_CLIP, MAG_CLIP
 from engine.models.vocos.phase import FramePhase
 
@@ -256,14 +261,9 @@ class FastVocos:
             raise ValueError(f"expected audio of shape (B, L), got {tuple(x.shape)}")
         if type(chunk_frames) is not int or chunk_frames < 1:
             raise ValueError(f"chunk_frames must be a positive int, got {chunk_frames!r}")
-        length = x.shape[-1]
-        step = chunk_frames * self.config.hop
-        padded = F.pad(x.to(torch.float32), (0, -length % step))
         state = self.new_state(x.shape[0])
-        parts = [self.stream_step(chunk, state) for chunk in padded.split(step, dim=1)]
-        if not parts:
-            return x.new_zeros(x.shape)
-        return torch.cat(parts, dim=1)[:, :length]
+        step = chunk_frames * self.config.hop
+        return stream_in_chunks(self.stream_step, state, x.to(torch.float32), step)
 
 
 def default_head_precision(precision: str) -> str:

@@ -13,7 +13,7 @@ Lightning module calls them ``decoder.0.`` / ``decoder.1.``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -160,6 +160,26 @@ class VocosGenerator(nn.Module):
     def load_seed_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Strictly load ``decoder.0.*`` / ``decoder.1.*`` keys (other keys are errors)."""
         self.load_state_dict(map_seed_keys(state), strict=True)
+
+
+def stream_in_chunks(
+    step_fn: Callable[[torch.Tensor, VocosStreamState], torch.Tensor],
+    state: VocosStreamState,
+    x: torch.Tensor,
+    step: int,
+) -> torch.Tensor:
+    """``x (B, L)`` through ``step_fn(chunk, state)`` in ``step``-sample chunks, ``(B, L)`` out.
+
+    The last chunk is zero-padded and the output cut back to ``L``: the offline
+    form of a path whose output depends on its chunking (quantised fast paths,
+    RTPGHI's heap order) is this, the stream itself.
+    """
+    length = x.shape[-1]
+    padded = F.pad(x, (0, -length % step))
+    parts = [step_fn(chunk, state) for chunk in padded.split(step, dim=1)]
+    if not parts:
+        return x.new_zeros(x.shape)
+    return torch.cat(parts, dim=1)[:, :length]
 
 
 def map_seed_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

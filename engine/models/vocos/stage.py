@@ -7,7 +7,7 @@ import torch
 
 from engine.dsp.start_gate import StartGate
 from engine.models.vocos.fast import FastVocos
-from engine.models.vocos.generator import VocosGenerator
+from engine.models.vocos.generator import VocosGenerator, stream_in_chunks
 from engine.models.weights import recorded_delay
 from engine.stage import DEFAULT_CHUNK, HopStage, check_chunk
 
@@ -84,7 +84,6 @@ class VocosStage(HopStage):
                 y = self.model.audio_offline(xt)
         return y[0, d : d + n].numpy().astype(np.float32, copy=True)
 
-
     def _streamed(self, x: torch.Tensor) -> torch.Tensor:
         """``(1, L)`` through a fresh stream in this stage's chunks, ``(1, L)`` out.
 
@@ -92,11 +91,8 @@ class VocosStage(HopStage):
         pass (float rounding of a few 1e-7 apart) could, rarely, pick another
         integration path; streaming in the same chunks is the stream itself.
         """
-        step = self.hop
-        padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % step))
         state = self.model.new_stream_state(1)
-        parts = [self.model.stream_step(c, state) for c in padded.split(step, dim=1)]
-        return torch.cat(parts, dim=1)[:, : x.shape[-1]]
+        return stream_in_chunks(self.model.stream_step, state, x, self.hop)
 
 
 def output_delay(model: VocosGenerator) -> int:
