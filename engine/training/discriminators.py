@@ -125,3 +125,53 @@ def adversarial_losses(
         for ff, rf in zip(f_feats, r_feats, strict=True)
     ]
     return g_adv, sum(fm_terms) / len(fm_terms)
+
+
+class AdversarialStage:
+    """The discriminators, their optimiser and one LSGAN step, shared by the trainers.
+
+    :meth:`generator_terms` first updates the discriminators on the detached
+    output, then returns the generator's weighted adversarial + feature
+    matching loss (a tensor to add to the reconstruction loss) and the parts
+    to log. With ``adv_weight == 0`` nothing is built into the loss.
+    """
+
+    def __init__(self, cfg: dict, device: torch.device | str = "cpu") -> None:
+        """Read ``disc``, ``disc_lr``, ``adv_weight``, ``fm_weight``, ``grad_clip`` of ``cfg``."""
+        self.disc = Discriminators(**cfg["disc"]).to(device)
+        self.optimizer = torch.optim.AdamW(
+            self.disc.parameters(), lr=cfg["disc_lr"], betas=(0.8, 0.99)
+        )
+        self.adv_weight, self.fm_weight = cfg["adv_weight"], cfg["fm_weight"]
+        self.grad_clip = cfg["grad_clip"]
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the adversarial terms take part in training."""
+        return self.adv_weight > 0
+
+    def generator_terms(
+        self, fake: torch.Tensor, real: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """One discriminator step, then the generator's weighted loss and logged parts."""
+        d_loss = adversarial_losses(self.disc, fake.detach(), real, discriminator=True)[0]
+        self.optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.disc.parameters(), self.grad_clip)
+        self.optimizer.step()
+        g_adv, fm = adversarial_losses(self.disc, fake, real, discriminator=False)
+        parts = {
+            "d_loss": float(d_loss.detach()),
+            "g_adv": float(g_adv.detach()),
+            "fm": float(fm.detach()),
+        }
+        return self.adv_weight * g_adv + self.fm_weight * fm, parts
+
+    def state_dict(self) -> dict:
+        """Discriminator weights and optimiser state (keys kept from earlier runs)."""
+        return {"disc": self.disc.state_dict(), "disc_optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.disc.load_state_dict(state["disc"])
+        self.optimizer.load_state_dict(state["disc_optimizer"])

@@ -52,6 +52,7 @@ from engine.models.codec.model import CodecConfig, CodecOutput, TinyTransformerC
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
+from engine.training.discriminators import AdversarialStage
 from engine.training.losses import ReconstructionLoss
 from engine.training.vq_ema import EmaCodebook
 
@@ -74,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
     "fft_sizes": [64, 128, 256, 512, 1024],
     "mel_scales": [[128, 16], [256, 32], [512, 64], [1024, 80]],
     "first_half_weight": 0.1,
+    # a short adversarial stage (issue 13's lever): LSGAN + feature matching on the
+    # stitched output, as in the vocoder trainer; 0 = off
+    "adv_weight": 0.0,
+    "fm_weight": 2.0,
+    "disc_lr": 1e-4,
+    "disc": {"periods": [2, 3, 5, 7, 11], "fft_sizes": [512, 1024, 256], "channels": 16},
     "commit_weight": 0.25,
     "ema_decay": 0.99,
     "dead_threshold": 1.0,
@@ -140,6 +147,7 @@ class CodecTrainer(Trainer):
             fft_sizes=cfg["fft_sizes"],
             mel_scales=[tuple(s) for s in cfg["mel_scales"]],
         ).to(self.device)
+        self.adversary = AdversarialStage(cfg, self.device)
         aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
         self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
         self.codebook_rng = torch.Generator().manual_seed(cfg["seed"] + 1)
@@ -202,14 +210,25 @@ class CodecTrainer(Trainer):
         out = CodecOutput(audio, codes, z_e, z_q, commit)
         return audio.reshape(b, k - r + 1, WINDOW), out, windows[:, r - 1 :]
 
-    def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], Any]:
-        """Total loss for a batch of segments and its logged parts."""
+    def losses(
+        self, x: torch.Tensor, adversarial: bool = False
+    ) -> tuple[torch.Tensor, dict[str, float], Any]:
+        """Total loss for a batch of segments and its logged parts.
+
+        ``adversarial``: also step the discriminators and add the generator's
+        adversarial terms (training only; validation stays the reconstruction loss).
+        """
         y, out, windows = self.forward_segments(x)
-        recon, parts = self.loss(stitch(y), x[:, HOP * (1 + self.context_windows) :])
+        heard, target = stitch(y), x[:, HOP * (1 + self.context_windows) :]
+        recon, parts = self.loss(heard, target)
         first = F.l1_loss(y[..., :HOP], windows[..., :HOP])
         commit = F.mse_loss(out.z_e, out.z_q.detach())
         total = recon + self.cfg["first_half_weight"] * first + self.cfg["commit_weight"] * commit
         parts.update(recon=float(recon.detach()), commit=float(commit.detach()))
+        if adversarial and self.adversary.enabled:
+            adv, adv_parts = self.adversary.generator_terms(heard, target)
+            total = total + adv
+            parts.update(adv_parts)
         return total, parts, out
 
     def train_step(self) -> dict[str, float]:
@@ -219,7 +238,7 @@ class CodecTrainer(Trainer):
         x = torch.from_numpy(self.augmenter.batch(c["batch_segments"], seg)).to(self.device)
         if not self.codebooks[0].initialised:
             self._init_codebooks(x)
-        total, parts, out = self.losses(x)
+        total, parts, out = self.losses(x, adversarial=True)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c["grad_clip"])
@@ -262,6 +281,7 @@ class CodecTrainer(Trainer):
             "augmenter": self.augmenter.state(),
             "codebook_rng": self.codebook_rng.get_state(),
             "codebooks": [b.state_dict() for b in self.codebooks],
+            **self.adversary.state_dict(),
         }
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -270,6 +290,8 @@ class CodecTrainer(Trainer):
         self.codebook_rng.set_state(state["codebook_rng"])
         for book, s in zip(self.codebooks, state["codebooks"], strict=True):
             book.load_state_dict(s)
+        if "disc" in state:  # runs saved before the adversarial stage existed have none
+            self.adversary.load_state_dict(state)
 
     def export(self, path: str | Path, source: str = "best.pt") -> Path:
         """Write shipping weights (safetensors + JSON config) from run file ``source``."""

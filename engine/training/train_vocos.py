@@ -56,7 +56,7 @@ from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.codec_input import CodecRoundTrip
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
-from engine.training.discriminators import Discriminators, adversarial_losses
+from engine.training.discriminators import AdversarialStage
 from engine.training.losses import ReconstructionLoss
 from engine.training.magnitude_loss import magnitude_loss
 from engine.training.phase_losses import frame_spectrum, phase_losses
@@ -164,10 +164,7 @@ class VocosTrainer(Trainer):
             mel_scales=[tuple(s) for s in cfg["mel_scales"]],
         )
         self.loss.to(self.device)
-        self.disc = Discriminators(**cfg["disc"]).to(self.device)
-        self.disc_optimizer = torch.optim.AdamW(
-            self.disc.parameters(), lr=cfg["disc_lr"], betas=(0.8, 0.99)
-        )
+        self.adversary = AdversarialStage(cfg, self.device)
         aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
         self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
         val_rng = np.random.default_rng(12345)
@@ -258,17 +255,10 @@ class VocosTrainer(Trainer):
         x = torch.from_numpy(self.augmenter.batch(c["batch"], self.crop_length)).to(self.device)
         y, target, phase_parts = self.generate(x, self.codec_heard(x))
         total, parts = self.losses(y, target, phase_parts)
-        if c["adv_weight"] > 0:
-            d_loss = adversarial_losses(self.disc, y.detach(), target, discriminator=True)[0]
-            self.disc_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.disc.parameters(), c["grad_clip"])
-            self.disc_optimizer.step()
-            g_adv, fm = adversarial_losses(self.disc, y, target, discriminator=False)
-            total = total + c["adv_weight"] * g_adv + c["fm_weight"] * fm
-            parts.update(
-                d_loss=float(d_loss.detach()), g_adv=float(g_adv.detach()), fm=float(fm.detach())
-            )
+        if self.adversary.enabled:
+            adv, adv_parts = self.adversary.generator_terms(y, target)
+            total = total + adv
+            parts.update(adv_parts)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c["grad_clip"])
@@ -307,17 +297,12 @@ class VocosTrainer(Trainer):
 
     def extra_state(self) -> dict[str, Any]:
         """Augmenter RNG and the discriminators with their optimiser."""
-        return {
-            "augmenter": self.augmenter.state(),
-            "disc": self.disc.state_dict(),
-            "disc_optimizer": self.disc_optimizer.state_dict(),
-        }
+        return {"augmenter": self.augmenter.state(), **self.adversary.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`extra_state`."""
         self.augmenter.set_state(state["augmenter"])
-        self.disc.load_state_dict(state["disc"])
-        self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+        self.adversary.load_state_dict(state)
 
     def export(self, path: str | Path, source: str = "best.pt") -> Path:
         """Write shipping weights (safetensors + JSON config) from run file ``source``."""
