@@ -46,7 +46,7 @@ from engine.classic.reference_stages import (
     parse_reference,
 )
 from engine.models.errors import CheckpointError
-from engine.stage import DEFAULT_CHUNK, SAMPLE_RATE, HopStage
+from engine.stage import DEFAULT_CHUNK, REFERENCE, SAMPLE_RATE, HopStage
 
 CHAINS = (
     "dry", "codec", "vocoder", "codec,vocoder", "opus", "mulaw", "alaw", "amrwb@8.85",
@@ -156,7 +156,7 @@ DEFAULT_PRECISION = "int8"
 #: One vocabulary for both models' stages: ``reference`` runs the plain PyTorch
 #: models; any other runs the codec's fast path (exact, fp32) and the vocoder's
 #: fast path at that precision.
-PRECISIONS = ("reference", "fp32", "fp16", "bf16", "int8")
+PRECISIONS = (REFERENCE, "fp32", "fp16", "bf16", "int8")
 
 
 def model_stage(
@@ -173,15 +173,15 @@ def model_stage(
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
-    fast = precision != "reference"
     if kind == "codec":
         from engine.models.codec.stage import CodecStage
 
-        return CodecStage(model, fast=fast, stream=stream)
+        codec_precision = REFERENCE if precision == REFERENCE else "fp32"  # exact either way
+        return CodecStage(model, precision=codec_precision, stream=stream)
     if kind == "vocoder":
         from engine.models.vocos.stage import VocosStage
 
-        return VocosStage(model, chunk, precision=precision if fast else None)
+        return VocosStage(model, chunk, precision=precision)
     raise ValueError(f"unknown model stage '{kind}'; choose codec or vocoder")
 
 

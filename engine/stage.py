@@ -26,6 +26,10 @@ MIN_CHUNK, MAX_CHUNK = 1, 10
 #: every 8 ms: on a busy 2-core machine a busy window then cost dropouts (CI,
 #: 2026-12-07); pick chunk 1 in the app for the lowest latency.
 DEFAULT_CHUNK = 2
+#: One precision vocabulary for both model stages: ``reference`` runs the plain
+#: PyTorch model; ``fp32`` (both), ``fp16``, ``bf16``, ``int8`` (the vocoder)
+#: run the inference-only fast paths (see ``engine.chain.PRECISIONS``).
+REFERENCE = "reference"
 
 
 def check_chunk(chunk: object, what: str = "chunk") -> int:

@@ -87,14 +87,14 @@ def test_offline_is_the_documented_reuse_form(model, stage, n):
     np.testing.assert_allclose(stage.offline(x), reuse_by_hand(model, x, 5), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("precision", ["reference", "fp32"])
 @settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(1, 3000),
     blocks=st.lists(st.one_of(st.integers(1, 300), st.integers(300, 4000)), min_size=1, max_size=5),
 )
-def test_stream_equals_offline_delayed_by_latency(model, fast, n, blocks):
-    s = CodecStage(model, fast=fast)
+def test_stream_equals_offline_delayed_by_latency(model, precision, n, blocks):
+    s = CodecStage(model, precision=precision)
     x = signal(n, seed=n)
     y = stream_blocks(s, x, blocks)
     ref = np.concatenate([np.zeros(s.latency, np.float32), s.offline(x)])[:n]

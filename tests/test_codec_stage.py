@@ -146,23 +146,23 @@ def test_measured_delay_equals_declared_latency(stage):
     assert sorted(errs)[1] > 1e-3
 
 
-def _delayed_stage(delay: int, fast: bool = False) -> CodecStage:
+def _delayed_stage(delay: int, precision: str = "reference") -> CodecStage:
     model = seeded_codec(2, CodecConfig(output_padding=True))
     model.weights_info = WeightsInfo("tiny_codec", output_delay=delay)
-    return CodecStage(model, fast=fast)
+    return CodecStage(model, precision=precision)
 
 
-@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("precision", ["reference", "fp32"])
 @pytest.mark.parametrize("blocks", [[1], [7, 1, 2048], [240], [5000]])
-def test_a_declared_model_delay_keeps_stream_equal_to_offline(blocks, fast):
-    stage = _delayed_stage(8, fast)
+def test_a_declared_model_delay_keeps_stream_equal_to_offline(blocks, precision):
+    stage = _delayed_stage(8, precision)
     assert (stage.model_delay, stage.latency) == (8, 248)
     x = signal(2000, seed=9)
     y = stream(stage, x, blocks)
     ref = np.concatenate([np.zeros(248, np.float32), stage.offline(x)])[:2000]
     np.testing.assert_allclose(y, ref, atol=1e-5, rtol=0)
     # offline() is the raw overlap-save advanced by the declared delay
-    raw = _delayed_stage(0, fast).offline(np.concatenate([x, np.zeros(8, np.float32)]))
+    raw = _delayed_stage(0, precision).offline(np.concatenate([x, np.zeros(8, np.float32)]))
     np.testing.assert_allclose(stage.offline(x), raw[8:], atol=1e-6, rtol=0)
 
 
@@ -178,7 +178,7 @@ def test_bundled_codec_declares_its_learned_delay_and_is_aligned(tmp_path):
     from engine.resources import DEFAULT_CODEC_WEIGHTS
     from tests.speech_fixture import make_speech
 
-    stage = CodecStage(load_codec(DEFAULT_CODEC_WEIGHTS), fast=True)
+    stage = CodecStage(load_codec(DEFAULT_CODEC_WEIGHTS), precision="fp32")
     assert stage.model_delay > 0
     x = read_mono_16k(make_speech(tmp_path / "s.wav")).samples
     y = stage.offline(x)
@@ -186,3 +186,16 @@ def test_bundled_codec_declares_its_learned_delay_and_is_aligned(tmp_path):
     # the learned delay varies by a sample or two with the material (6-9 measured)
     lag = find_delay(x[:-32], np.concatenate([np.zeros(16, np.float32), y]), 32)
     assert abs(lag - 16) <= 2
+
+
+def test_one_precision_vocabulary_for_both_model_stages():
+    """The codec takes the vocoder's precision words; a path it lacks is refused, not faked."""
+    from engine.chain import model_stage
+
+    model = seeded_codec(2, CodecConfig(output_padding=True))
+    assert CodecStage(model).fast is None  # "reference": the model itself
+    assert CodecStage(model, precision="fp32").fast is not None
+    with pytest.raises(ValueError, match="reference or fp32"):
+        CodecStage(model, precision="int8")
+    assert model_stage("codec", model, precision="int8").fast is not None  # exact fp32 path
+    assert model_stage("codec", model, precision="reference").fast is None

@@ -164,7 +164,7 @@ def test_codec_stage_fast_path_equals_the_model_path(speech):
     model = seeded_codec(seed=0)
     x = speech[:16000]
     ref = CodecStage(model).offline(x)
-    stage = CodecStage(model, fast=True)
+    stage = CodecStage(model, precision="fp32")
     assert np.max(np.abs(stage.offline(x) - ref)) < EXACT
     streamed = np.concatenate([stage.process(b) for b in np.array_split(x, 37)])
     assert np.max(np.abs(streamed[240:] - ref[:-240])) < EXACT

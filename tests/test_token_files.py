@@ -28,7 +28,7 @@ from tests.speech_fixture import make_speech
 @pytest.fixture(scope="module")
 def stage():
     """The bundled codec, fast path: what ``process --chain codec`` runs."""
-    return CodecStage(load_codec_model(), fast=True)
+    return CodecStage(load_codec_model(), precision="fp32")
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,7 @@ def test_zero_correction_sounds_like_the_pghi_floor():
     assert corr > 0.99, corr  # same magnitude and phase maths; float32 vs float64, window scale
 
 
-@pytest.mark.parametrize("precision", [None, "fp32"])
+@pytest.mark.parametrize("precision", ["reference", "fp32"])
 @settings(max_examples=12, deadline=None)
 @given(
     chunk=st.integers(1, 5),

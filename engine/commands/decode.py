@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     model = load_codec_model(args.codec_weights)
     check_weights(header, model, str(args.input))  # before the slow fast-path set-up
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(model, fast=True, stream=stream_of(header, str(args.input)))
+    stage = CodecStage(model, precision="fp32", stream=stream_of(header, str(args.input)))
     check_fits(header, stage, str(args.input))
     clipped = write_audio(args.output, decode_signal(stage, tokens, header.sample_count))
     print(f"audio duration:   {header.sample_count / SAMPLE_RATE:.3f} s")

@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(load_codec_model(args.codec_weights), fast=True, stream=args.stream)
+    stage = CodecStage(load_codec_model(args.codec_weights), precision="fp32", stream=args.stream)
     x = audio.samples
     header = header_for(stage, len(x))
     size = write_token_file(args.output, header, encode_signal(stage, x))

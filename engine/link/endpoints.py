@@ -226,7 +226,9 @@ def make_encoder(
     from engine.chain import load_codec_model
     from engine.models.codec.stage import CodecStage
 
-    return CodecEncoder(CodecStage(load_codec_model(codec_weights), fast=True, stream=stream))
+    return CodecEncoder(
+        CodecStage(load_codec_model(codec_weights), precision="fp32", stream=stream)
+    )
 
 
 def make_decoder(
@@ -246,7 +248,7 @@ def make_decoder(
     from engine.chain import DEFAULT_CHUNK, build_stages, load_codec_model
     from engine.models.codec.stage import CodecStage
 
-    stage = CodecStage(load_codec_model(codec_weights), fast=True, stream=stream)
+    stage = CodecStage(load_codec_model(codec_weights), precision="fp32", stream=stream)
     vocoder = None
     if chain == "codec+vocoder":
         vocoder = build_stages("vocoder", chunk or DEFAULT_CHUNK, None, vocoder_weights)[0]

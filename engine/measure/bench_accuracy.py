@@ -87,7 +87,7 @@ def vocos_accuracy(
 def codec_accuracy(model: TinyTransformerCodec, audio: np.ndarray) -> AccuracyRow:
     """Fast codec hop (stage offline form) against the model's own OaS offline."""
     ref = CodecStage(model).offline(audio)
-    y = CodecStage(model, fast=True).offline(audio)
+    y = CodecStage(model, precision="fp32").offline(audio)
     rms = float(np.sqrt(np.mean(ref.astype(np.float64) ** 2)))
     return AccuracyRow("codec", "fast fp32", 1, float(np.max(np.abs(y - ref))), snr_db(ref, y), rms)
 

@@ -103,7 +103,7 @@ def test_streamvox_serves_a_seed_client(speech):
                 buf = buf[4 + n :]
     _, err = tx.communicate(timeout=30)
     assert tx.returncode == 0, err
-    stage = CodecStage(load_codec_model(), fast=True, stream="oas")
+    stage = CodecStage(load_codec_model(), precision="fp32", stream="oas")
     want = encode_signal(stage, x)  # (hops, 40), frame by frame
     assert len(received) == len(want)
     got = np.stack([np.concatenate(m, axis=0).T.reshape(-1) for m in received])

@@ -52,9 +52,11 @@ from engine.dsp.start_gate import StartGate
 from engine.models.codec.fast import FastCodec
 from engine.models.codec.model import TinyTransformerCodec, check_stream
 from engine.models.weights import recorded_delay
-from engine.stage import HopStage
+from engine.stage import REFERENCE, HopStage
 from engine.token_stats import TokenCounter
 
+#: The codec's paths: the model itself, or the exact fp32 fast path.
+CODEC_PRECISIONS = (REFERENCE, "fp32")
 #: Windows per forward pass in :meth:`CodecStage.offline` (bounds memory).
 OFFLINE_BATCH = 256
 
@@ -62,16 +64,21 @@ OFFLINE_BATCH = 256
 class CodecStage(HopStage):
     """Streaming codec round trip (encode -> tokens -> decode) by overlap-save.
 
-    ``fast=True`` runs each hop through :class:`~engine.models.codec.fast.FastCodec`
+    ``precision="fp32"`` runs each hop through :class:`~engine.models.codec.fast.FastCodec`
     (CPU, fp32, same maths, about half the time); :meth:`offline` then uses
     it too, one window at a time, so stream == offline stays exact.
+    ``"reference"`` runs the model itself. The codec has no lower-precision path.
     """
 
     name = "codec"
 
     def __init__(
-        self, model: TinyTransformerCodec, fast: bool = False, stream: str | None = None
+        self, model: TinyTransformerCodec, precision: str = REFERENCE, stream: str | None = None
     ) -> None:
+        if precision not in CODEC_PRECISIONS:
+            raise ValueError(
+                f"codec precision must be {' or '.join(CODEC_PRECISIONS)}, got {precision!r}"
+            )
         cfg = model.config
         super().__init__(cfg.hop)
         self.stream = cfg.stream if stream is None else stream
@@ -87,7 +94,7 @@ class CodecStage(HopStage):
         self._buf_t = torch.from_numpy(self._buf).view(1, self.window)
         self._device = next(model.parameters()).device
         self.fast: FastCodec | None = None
-        if fast:
+        if precision != REFERENCE:
             if self._device.type != "cpu":
                 raise ValueError(
                     f"the fast codec path runs on the CPU, the model is on {self._device}"

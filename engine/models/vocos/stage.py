@@ -9,7 +9,7 @@ from engine.dsp.start_gate import StartGate
 from engine.models.vocos.fast import FastVocos
 from engine.models.vocos.generator import VocosGenerator, stream_in_chunks
 from engine.models.weights import recorded_delay
-from engine.stage import DEFAULT_CHUNK, HopStage, check_chunk
+from engine.stage import DEFAULT_CHUNK, REFERENCE, HopStage, check_chunk
 
 
 class VocosStage(HopStage):
@@ -24,8 +24,8 @@ class VocosStage(HopStage):
     any block sizes; :meth:`offline` is aligned with its input.
 
     ``precision`` (``fp32 | fp16 | bf16 | int8``) selects the inference-only
-    :class:`~engine.models.vocos.fast.FastVocos` path; ``None`` runs the
-    generator itself. With a fast path, or an RTPGHI-phase head (weights whose
+    :class:`~engine.models.vocos.fast.FastVocos` path; ``"reference"`` runs
+    the generator itself. With a fast path, or an RTPGHI-phase head (weights whose
     ``phase`` is ``"rtpghi"``), :meth:`offline` streams the whole signal in
     the same chunks, so the identity above still holds exactly.
     """
@@ -36,7 +36,7 @@ class VocosStage(HopStage):
         self,
         model: VocosGenerator,
         chunk_frames: int = DEFAULT_CHUNK,
-        precision: str | None = None,
+        precision: str = REFERENCE,
     ) -> None:
         check_chunk(chunk_frames, "chunk_frames")
         super().__init__(hop=model.config.hop * chunk_frames)
@@ -48,7 +48,7 @@ class VocosStage(HopStage):
         # (its start-up transient); the contract says they are silence.
         self._gate = StartGate(self.model_delay)
         self.fast: FastVocos | None = None
-        if precision is None:
+        if precision == REFERENCE:
             self._state = model.new_stream_state(batch_size=1)
         else:
             self.fast = FastVocos.from_generator(model, precision)
