@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 from engine.atomic_file import replacing
+from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
+from engine.training.data import load_banks
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,6 +144,10 @@ class Trainer(ABC):
         self.best_step = -1
         self.wall_s = 0.0  # training wall time over all resumed sessions
         self.log = CsvLog(self.out_dir / "log.csv")
+        # the data: speaker-split banks (the split is written to out_dir) and the augmenter
+        self.train_bank, self.val_bank, noise_bank = load_banks(cfg, self.out_dir)
+        aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
+        self.augmenter = Augmenter(self.train_bank, noise_bank, aug, seed=cfg["seed"])
         self.model: torch.nn.Module
         self.optimizer: torch.optim.Optimizer
 

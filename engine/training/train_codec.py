@@ -49,9 +49,8 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.codec.model import CodecConfig, CodecOutput, TinyTransformerCodec
-from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.common import Trainer, run_cli
-from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
+from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR
 from engine.training.discriminators import AdversarialStage
 from engine.training.losses import ReconstructionLoss
 from engine.training.vq_ema import EmaCodebook
@@ -119,15 +118,9 @@ class CodecTrainer(Trainer):
         self,
         cfg: dict[str, Any],
         out_dir: str | Path,
-        train_bank: AudioBank | None = None,
-        val_bank: AudioBank | None = None,
-        noise_bank: AudioBank | None = None,
         initialise: bool = True,
     ) -> None:
         super().__init__(cfg, out_dir, initialise)
-        if train_bank is None or val_bank is None:
-            train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
-        self.train_bank, self.val_bank = train_bank, val_bank
         self.model_config = CodecConfig(**cfg["model"])
         self.device = torch.device(cfg["device"])
         self.model = TinyTransformerCodec(self.model_config).to(self.device)
@@ -148,12 +141,10 @@ class CodecTrainer(Trainer):
             mel_scales=[tuple(s) for s in cfg["mel_scales"]],
         ).to(self.device)
         self.adversary = AdversarialStage(cfg, self.device)
-        aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
-        self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
         self.codebook_rng = torch.Generator().manual_seed(cfg["seed"] + 1)
         seg = HOP * (cfg["hops_per_segment"] + 1)
         val_rng = np.random.default_rng(12345)
-        self.val_batch = torch.from_numpy(val_bank.batch(val_rng, cfg["val_segments"], seg))
+        self.val_batch = torch.from_numpy(self.val_bank.batch(val_rng, cfg["val_segments"], seg))
 
     def _init_weights(self, path: str | Path) -> None:
         """Start from a trained codec: its weights, and its codebooks as EMA state."""

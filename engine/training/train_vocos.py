@@ -52,10 +52,9 @@ from engine.dsp.mel_prior import synthesis_gain
 from engine.models.vocos.generator import VocosConfig, VocosGenerator
 from engine.models.vocos.head import LOG_MAG_CLIP
 from engine.models.vocos.phase import FramePhase
-from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter
 from engine.training.codec_input import CodecRoundTrip
 from engine.training.common import Trainer, run_cli
-from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR, AudioBank, load_banks
+from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR
 from engine.training.discriminators import AdversarialStage
 from engine.training.losses import ReconstructionLoss
 from engine.training.magnitude_loss import magnitude_loss
@@ -116,15 +115,9 @@ class VocosTrainer(Trainer):
         self,
         cfg: dict[str, Any],
         out_dir: str | Path,
-        train_bank: AudioBank | None = None,
-        val_bank: AudioBank | None = None,
-        noise_bank: AudioBank | None = None,
         initialise: bool = True,
     ) -> None:
         super().__init__(cfg, out_dir, initialise)
-        if train_bank is None or val_bank is None:
-            train_bank, val_bank, noise_bank = load_banks(cfg, self.out_dir)
-        self.train_bank, self.val_bank = train_bank, val_bank
         if cfg["skip_frames"] >= cfg["frames"] or cfg["skip_frames"] < 0:
             raise ValueError(f"need 0 <= skip_frames < frames, got {cfg['skip_frames']}")
         self.model_config = VocosConfig(**cfg["model"])
@@ -165,11 +158,9 @@ class VocosTrainer(Trainer):
         )
         self.loss.to(self.device)
         self.adversary = AdversarialStage(cfg, self.device)
-        aug = AugmentConfig(**cfg["augment"]) if cfg["augment"] is not None else NO_AUGMENT
-        self.augmenter = Augmenter(train_bank, noise_bank, aug, seed=cfg["seed"])
         val_rng = np.random.default_rng(12345)
         self.val_batch = torch.from_numpy(
-            val_bank.batch(val_rng, cfg["val_segments"], self.crop_length)
+            self.val_bank.batch(val_rng, cfg["val_segments"], self.crop_length)
         ).to(self.device)
         self.val_codec = self.codec(self.val_batch) if self.codec is not None else None
 
