@@ -61,6 +61,7 @@ def test_zero_correction_sounds_like_the_pghi_floor():
     assert corr > 0.99, corr  # same magnitude and phase maths; float32 vs float64, window scale
 
 
+@pytest.mark.parametrize("lookahead", [False, True])
 @pytest.mark.parametrize("precision", ["reference", "fp32"])
 @settings(max_examples=12, deadline=None)
 @given(
@@ -68,9 +69,9 @@ def test_zero_correction_sounds_like_the_pghi_floor():
     blocks=st.lists(st.integers(1, 3000), min_size=1, max_size=5),
     length=st.integers(1, 9000),
 )
-def test_stage_stream_equals_offline_exactly(rt_model, precision, chunk, blocks, length):
+def test_stage_stream_equals_offline_exactly(rt_model, precision, lookahead, chunk, blocks, length):
     rt_model.weights_info = WeightsInfo("vocos", output_delay=384)
-    stage = VocosStage(rt_model, chunk, precision=precision)
+    stage = VocosStage(rt_model, chunk, precision=precision, lookahead=lookahead)
     x = _signal(length, seed=length)
     streamed, offline = _stream(stage, x, blocks), stage.offline(x)
     lat = stage.latency
@@ -93,6 +94,30 @@ def test_generator_stream_fast_path_and_batch_rows_agree(rt_model):
         state.reset()  # a reset stream starts exactly as a fresh one
         again = rt_model.stream_step(x[:, : 128 * 3], state)
     torch.testing.assert_close(again, streamed[:, : 128 * 3], atol=0, rtol=0)
+
+
+def test_lookahead_plays_one_frame_later_with_the_centred_phase(rt_model):
+    """The look-ahead stream is the plain one's frames, one hop later, with other phases."""
+    rt_model.weights_info = WeightsInfo("vocos", output_delay=384)
+    plain, ahead = VocosStage(rt_model, 2), VocosStage(rt_model, 2, lookahead=True)
+    assert (ahead.latency - plain.latency, ahead.model_delay) == (128, 384 + 128)
+    x = _signal(128 * 60, seed=5)
+    y0, y1 = plain.offline(x), ahead.offline(x)  # both aligned with x
+    loud = slice(128 * 10, 128 * 50)
+    assert np.std(y1[loud]) == pytest.approx(np.std(y0[loud]), rel=0.2)  # same magnitudes
+    assert not np.allclose(y0[loud], y1[loud], atol=1e-4)  # but another phase
+    rng_mag = np.abs(np.random.default_rng(0).standard_normal((12, 257))) + 0.1
+    from engine.dsp.pghi import rtpghi
+
+    centred = rtpghi(rng_mag, 512, 128, lookahead=True)
+    backward = rtpghi(rng_mag, 512, 128)
+    assert centred.shape == backward.shape and not np.allclose(centred[2:], backward[2:])
+
+
+def test_lookahead_is_refused_for_a_network_phase_head():
+    model = seeded_vocos(VocosConfig(**{**RT.to_dict(), "phase": "network"}), seed=0)
+    with pytest.raises(ValueError, match="look-ahead needs an RTPGHI"):
+        VocosStage(model, 2, lookahead=True)
 
 
 def test_magnitude_loss_is_zero_on_the_target_and_grows_with_error():

@@ -3,7 +3,7 @@ r"""Quick PESQ-WB / STOI of trained weights on held-out speakers (a training aid
     python -m engine.training.quick_eval --split runs/codec/split.json \\
         [--codec resources/weights/codec.safetensors] \\
         [--vocos resources/weights/vocos.safetensors] \\
-        [--n 8] [--corpus librispeech]
+        [--n 8] [--corpus librispeech] [--lookahead]
 
 Runs each chain through the stages' offline forms (which equal their
 streaming output, latency removed): codec = overlap-save ``CodecStage``,
@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--corpus", default="librispeech")
     p.add_argument("--max-seconds", type=float, default=8.0)
+    p.add_argument(
+        "--lookahead", action="store_true", help="RTPGHI vocoders: one frame of phase look-ahead"
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         from engine.models.vocos.checkpoint import load_vocos
         from engine.models.vocos.stage import VocosStage
 
-        chains["vocoder"] = [VocosStage(load_vocos(args.vocos))]
+        chains["vocoder"] = [VocosStage(load_vocos(args.vocos), lookahead=args.lookahead)]
     if args.codec and args.vocos:
         chains["codec+vocoder"] = chains["codec"] + chains["vocoder"]
     if not chains:

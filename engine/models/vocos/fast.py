@@ -34,10 +34,10 @@ from engine.models.vocos.generator import (
     VocosConfig,
     VocosGenerator,
     VocosStreamState,
+    new_phase,
     stream_in_chunks,
 )
 from engine.models.vocos.head import LOG_MAG_CLIP, MAG_CLIP
-from engine.models.vocos.phase import FramePhase
 
 _MAG_EPS = 1e-6
 _METHODS = ["spectrum", "synthesize"]  # kept by TorchScript's freeze: the RTPGHI path
@@ -196,8 +196,11 @@ class FastVocos:
             core, scripted = _script(core)
         return cls(core, generator.config, precision, scripted)
 
-    def new_state(self, batch_size: int = 1) -> VocosStreamState:
-        """Zeroed stream state for ``batch_size`` streams (conv caches channels-last)."""
+    def new_state(self, batch_size: int = 1, lookahead: bool = False) -> VocosStreamState:
+        """Zeroed stream state for ``batch_size`` streams (conv caches channels-last).
+
+        ``lookahead``: an RTPGHI head's phase sees the next frame (one hop later).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         c = self.config
@@ -205,7 +208,7 @@ class FastVocos:
             mel_history=torch.zeros(batch_size, c.context),
             conv_caches=[torch.zeros(batch_size, c.kernel - 1, w) for w in self._widths],
             ola_tail=torch.zeros(batch_size, c.context),
-            phase=FramePhase(c.n_fft, c.hop, batch_size) if c.phase == "rtpghi" else None,
+            phase=new_phase(c, batch_size, lookahead),
         )
 
     def stream_step(
@@ -233,8 +236,8 @@ class FastVocos:
             if state.phase is None:
                 return self.core(x, state.mel_history, state.conv_caches, state.ola_tail)
             log_mag, _ = self.core.spectrum(x, state.mel_history, state.conv_caches)
-            log_mag = log_mag.clamp(max=LOG_MAG_CLIP)
-            return self.core.synthesize(log_mag, state.phase(log_mag), state.ola_tail)
+            log_mag, phase = state.phase.frames(log_mag.clamp(max=LOG_MAG_CLIP))
+            return self.core.synthesize(log_mag, phase, state.ola_tail)
 
     def reset(self) -> None:
         """Forget the own stream (the next :meth:`stream_step` starts afresh)."""
@@ -251,7 +254,9 @@ class FastVocos:
             for _ in range(calls):
                 self.stream_step(x, state)
 
-    def audio_offline(self, x: torch.Tensor, chunk_frames: int) -> torch.Tensor:
+    def audio_offline(
+        self, x: torch.Tensor, chunk_frames: int, lookahead: bool = False
+    ) -> torch.Tensor:
         """Whole signal ``(B, L)`` -> ``(B, L)``, streamed in chunks of ``chunk_frames`` frames.
 
         This *is* the streaming computation (quantised precisions depend a
@@ -261,7 +266,7 @@ class FastVocos:
             raise ValueError(f"expected audio of shape (B, L), got {tuple(x.shape)}")
         if type(chunk_frames) is not int or chunk_frames < 1:
             raise ValueError(f"chunk_frames must be a positive int, got {chunk_frames!r}")
-        state = self.new_state(x.shape[0])
+        state = self.new_state(x.shape[0], lookahead)
         step = chunk_frames * self.config.hop
         return stream_in_chunks(self.stream_step, state, x.to(torch.float32), step)
 

@@ -90,8 +90,11 @@ class VocosGenerator(nn.Module):
         return y[:, :length]
 
     # ----- streaming -----------------------------------------------------
-    def new_stream_state(self, batch_size: int = 1) -> VocosStreamState:
-        """Zeroed state for ``batch_size`` streams on the model's device and dtype."""
+    def new_stream_state(self, batch_size: int = 1, lookahead: bool = False) -> VocosStreamState:
+        """Zeroed state for ``batch_size`` streams on the model's device and dtype.
+
+        ``lookahead``: an RTPGHI head's phase sees the next frame (one hop later).
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         like = self.head.out.weight
@@ -100,13 +103,8 @@ class VocosGenerator(nn.Module):
             mel_history=like.new_zeros(batch_size, self.config.context),
             conv_caches=[conv.new_cache(batch_size, like) for conv in convs],
             ola_tail=like.new_zeros(batch_size, self.config.context),
-            phase=self.new_phase(batch_size),
+            phase=new_phase(self.config, batch_size, lookahead),
         )
-
-    def new_phase(self, batch_size: int) -> FramePhase | None:
-        """A stream's RTPGHI state when the head makes no phase of its own, else None."""
-        c = self.config
-        return FramePhase(c.n_fft, c.hop, batch_size) if c.phase == "rtpghi" else None
 
     def decode_step(self, mel: torch.Tensor, state: VocosStreamState) -> torch.Tensor:
         """Streaming from mel: ``(B, n_mels, N)`` -> the ``(B, N*hop)`` released samples."""
@@ -160,6 +158,15 @@ class VocosGenerator(nn.Module):
     def load_seed_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Strictly load ``decoder.0.*`` / ``decoder.1.*`` keys (other keys are errors)."""
         self.load_state_dict(map_seed_keys(state), strict=True)
+
+
+def new_phase(config: VocosConfig, batch_size: int, lookahead: bool = False) -> FramePhase | None:
+    """A stream's RTPGHI state when the head makes no phase of its own, else None."""
+    if config.phase != "rtpghi":
+        if lookahead:
+            raise ValueError("phase look-ahead needs an RTPGHI-phase vocoder (phase 'rtpghi')")
+        return None
+    return FramePhase(config.n_fft, config.hop, batch_size, lookahead)
 
 
 def stream_in_chunks(

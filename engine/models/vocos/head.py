@@ -19,7 +19,6 @@ files load (and check it is the identity), but sum directly: it is cheaper.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -133,19 +132,20 @@ class ISTFTHead(nn.Module):
         hidden: torch.Tensor,
         tail: torch.Tensor | None = None,
         mel: torch.Tensor | None = None,
-        phase_maker: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        phase_maker: FramePhase | None = None,
     ) -> torch.Tensor:
         """Hidden ``(B, T, dim)`` -> audio ``(B, T*hop)`` (see :class:`OverlapAdd`).
 
         An RTPGHI head (``config.phase == "rtpghi"``) takes its phase from
         ``phase_maker`` (a stream's :class:`~engine.models.vocos.phase.FramePhase`),
-        or from a fresh one when the call is a whole signal.
+        or from a fresh one when the call is a whole signal; a look-ahead maker
+        plays its frames one frame late.
         """
         log_mag, phase = self.spectrum(hidden, mel)
         if self.phase_source == "rtpghi":
             if phase_maker is None:
                 phase_maker = FramePhase(self.n_fft, self.hop, hidden.shape[0])
-            phase = phase_maker(log_mag.clamp(max=LOG_MAG_CLIP))
+            log_mag, phase = phase_maker.frames(log_mag.clamp(max=LOG_MAG_CLIP))
         return self.synthesize(log_mag, phase, tail)
 
     def synthesize(

@@ -28,6 +28,10 @@ class VocosStage(HopStage):
     the generator itself. With a fast path, or an RTPGHI-phase head (weights whose
     ``phase`` is ``"rtpghi"``), :meth:`offline` streams the whole signal in
     the same chunks, so the identity above still holds exactly.
+
+    ``lookahead`` (RTPGHI heads only): each frame's phase waits for the next
+    frame's magnitude (centred difference, the better phase): one hop (8 ms
+    at the default's frames) more latency, added to ``model_delay``.
     """
 
     name = "vocoder"
@@ -37,23 +41,26 @@ class VocosStage(HopStage):
         model: VocosGenerator,
         chunk_frames: int = DEFAULT_CHUNK,
         precision: str = REFERENCE,
+        lookahead: bool = False,
     ) -> None:
         check_chunk(chunk_frames, "chunk_frames")
         super().__init__(hop=model.config.hop * chunk_frames)
         self.sample_rate = model.config.sample_rate
         self.model = model.eval()
         self.chunk_frames = chunk_frames
-        self.model_delay = output_delay(model)
+        self.lookahead = lookahead
+        # one frame of phase look-ahead plays every frame one hop later
+        self.model_delay = output_delay(model) + (model.config.hop if lookahead else 0)
         # The first model_delay samples the generator releases answer no input yet
         # (its start-up transient); the contract says they are silence.
         self._gate = StartGate(self.model_delay)
         self.fast: FastVocos | None = None
         if precision == REFERENCE:
-            self._state = model.new_stream_state(batch_size=1)
+            self._state = model.new_stream_state(1, lookahead)
         else:
             self.fast = FastVocos.from_generator(model, precision)
             self.fast.warmup((chunk_frames,))
-            self._state = self.fast.new_state(batch_size=1)
+            self._state = self.fast.new_state(1, lookahead)
 
     def step(self, hop_in: np.ndarray) -> np.ndarray:
         """``hop`` samples in -> the ``hop`` samples their frames release."""
@@ -77,7 +84,7 @@ class VocosStage(HopStage):
         with torch.inference_mode():
             xt = torch.from_numpy(np.concatenate([x, np.zeros(d, np.float32)])).view(1, -1)
             if self.fast is not None:
-                y = self.fast.audio_offline(xt, self.chunk_frames)
+                y = self.fast.audio_offline(xt, self.chunk_frames, self.lookahead)
             elif self.model.config.phase == "rtpghi":
                 y = self._streamed(xt)
             else:
@@ -91,7 +98,7 @@ class VocosStage(HopStage):
         pass (float rounding of a few 1e-7 apart) could, rarely, pick another
         integration path; streaming in the same chunks is the stream itself.
         """
-        state = self.model.new_stream_state(1)
+        state = self.model.new_stream_state(1, self.lookahead)
         return stream_in_chunks(self.model.stream_step, state, x, self.hop)
 
 
