@@ -55,13 +55,16 @@ CHAINS = (
 #: The codec's stream modes (``engine.models.codec.model.STREAM_MODES``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
+#: The live engine's link tap: what the codec link receives (engine.link.live); no offline form.
+LINK_STAGE = "link"
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
     "of its weights; codec@oas or codec@reuse to choose) or a reference "
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
     "VOCODER is vocoder or the classical "
-    "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'"
+    "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'; live only: link (what the "
+    "codec link receives, also link+vocoder)"
 )
 
 
@@ -101,7 +104,7 @@ def _is_vocoder(stage: str) -> bool:
 
 def _stage_name(name: str, text: str) -> str:
     """One stage's normalised name; ValueError naming the whole chain otherwise."""
-    if name in ("codec", "vocoder"):
+    if name in ("codec", "vocoder", LINK_STAGE):
         return name
     if name.startswith("codec@"):
         if name[len("codec@") :] not in CODEC_STREAMS:
@@ -201,6 +204,8 @@ def build_stages(
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     stages: list[HopStage] = []
     for name in parse_chain(chain):
+        if name == LINK_STAGE:
+            raise ValueError("the 'link' tap plays only live: what the codec link receives")
         if name == "codec" or name.startswith("codec@"):
             stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
             codec = load_codec_model(codec_weights)

@@ -62,7 +62,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resampler", default="fir", help="fir (low latency) or soxr-lq/mq/hq/vhq")
     p.add_argument("--codec-weights", default=None, metavar="F")
     p.add_argument("--vocoder-weights", default=None, metavar="F")
+    _register_link(p)
     p.set_defaults(func=run)
+
+
+def _register_link(p: argparse.ArgumentParser) -> None:
+    """The codec link's options (see ``streamvox link`` and docs/link.md)."""
+    g = p.add_argument_group(
+        "codec link",
+        "send the live input to a peer and/or play what a peer sends as the 'link' tap "
+        "(put it on a slot: --a link, or --b link+vocoder)",
+    )
+    g.add_argument("--link-to", default=None, metavar="HOST:PORT",
+                   help="send the live 16 kHz input there over UDP")  # fmt: skip
+    g.add_argument("--link-listen", type=int, default=None, metavar="PORT",
+                   help="receive on this UDP port (0: any free port) for the link tap")  # fmt: skip
+    g.add_argument("--link-bind", default="127.0.0.1", metavar="ADDR",
+                   help="the address --link-listen binds (default 127.0.0.1)")  # fmt: skip
+    g.add_argument("--link-chain", default="codec", choices=("codec", "opus"),
+                   help="what the link carries, both ways (default codec)")  # fmt: skip
+    g.add_argument("--loss", type=float, default=0.0, metavar="PCT",
+                   help="simulated packet loss on the way out, %%")  # fmt: skip
+    g.add_argument("--burst", type=float, default=1.0, metavar="N",
+                   help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
+    g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
+                   help="extra delay of each packet, uniform in 0..J ms")  # fmt: skip
+    g.add_argument("--reorder", type=float, default=0.0, metavar="PCT",
+                   help="packets held back 1-3 frames, %%")  # fmt: skip
+    g.add_argument("--seed", type=int, default=0, metavar="N", help="impairment seed")
+
+
+def _link_commands(args: argparse.Namespace) -> list:
+    """The ``LinkSend`` / ``LinkListen`` commands the options ask for (ValueError if bad)."""
+    from engine.live import control as cmd
+
+    out: list = []
+    if args.link_to is not None:
+        out.append(cmd.LinkSend(args.link_to, args.link_chain, args.loss, args.burst,
+                                args.jitter_ms, args.reorder, args.seed))  # fmt: skip
+    if args.link_listen is not None:
+        out.append(cmd.LinkListen(args.link_listen, args.link_bind, args.link_chain))
+    return out
 
 
 def _latency(text: str) -> str | float:
@@ -109,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             adaptive=not args.fixed_margin,
         )
         slots = [cmd.AssignTap(slot, tap) for slot, tap in (("A", args.a), ("B", args.b)) if tap]
+        slots += _link_commands(args)
         if args.flip < 0:
             raise ValueError(f"--flip must be >= 0 seconds, got {args.flip}")
         if not (args.seconds >= 0 and math.isfinite(args.seconds)):
@@ -133,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         s = snap.status
         print(f"A={s.slot_a} B={s.slot_b} hearing {s.selected}", flush=True)
+        _print_link(engine, args)
         began = time.monotonic()
         next_line = began + 1.0
         hear, next_flip = args.hear, began + args.flip
@@ -179,6 +221,29 @@ def _wait_started(engine, timeout: float = 120.0):
     return snap
 
 
+def _print_link(engine, args: argparse.Namespace, timeout: float = 60.0) -> None:
+    """Once the link's ends are up (or failed), where they are: a peer needs the port."""
+    if args.link_to is None and args.link_listen is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        link = engine.snapshot().link
+        up = link is not None and (args.link_to is None or link.sending_to) and (
+            args.link_listen is None or link.listening_on)  # fmt: skip
+        if link is not None and (up or link.error):
+            break
+        time.sleep(0.02)
+    if link is None:
+        print("link: not up yet", flush=True)
+        return
+    if link.listening_on:
+        print(f"link listening on: {link.listening_on} ({link.receive_chain})", flush=True)
+    if link.sending_to:
+        print(f"link sending to: {link.sending_to} ({link.send_chain})", flush=True)
+    if link.error:
+        print(f"link error: {link.error}", flush=True)
+
+
 def _final_report(snap) -> None:
     x, lat = snap.xruns, snap.latency
     print(
@@ -187,6 +252,8 @@ def _final_report(snap) -> None:
         f"output underflow {x.output_underflow}, ring overrun {x.ring_overrun}, "
         f"ring underrun {x.ring_underrun} ({x.ring_underrun_frames} frames)"
     )
+    if snap.link is not None:
+        print(f"  {snap.link.line()}")
     for name, t in snap.timings.items():
         if t.steps:
             print(

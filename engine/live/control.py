@@ -169,7 +169,67 @@ class Measure:
             raise ValueError(f"recording length must be in (0, 10] s, got {self.seconds}")
 
 
+@dataclass(frozen=True)
+class LinkSend:
+    """Send the live 16 kHz input to ``to`` (``HOST:PORT``) over the codec link; None stops.
+
+    The impairment (percentages, ms) applies on the way out; changing only it
+    keeps the stream (same stream id, sequence numbers go on).
+    """
+
+    to: str | None = None
+    chain: str = "codec"
+    loss_pct: float = 0.0
+    burst: float = 1.0
+    jitter_ms: float = 0.0
+    reorder_pct: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from engine.link.endpoints import SEND_CHAINS
+        from engine.link.sender import parse_address
+
+        if self.to is not None:
+            parse_address(self.to)
+        if self.chain not in SEND_CHAINS:
+            raise ValueError(f"a link sends one of {', '.join(SEND_CHAINS)}, not '{self.chain}'")
+        self.impairment()  # validates
+
+    def impairment(self):
+        """The :class:`~engine.link.impairment.ImpairmentConfig` these settings make."""
+        from engine.link.impairment import ImpairmentConfig
+
+        return ImpairmentConfig(
+            loss=self.loss_pct / 100.0,
+            burst=self.burst,
+            jitter_s=self.jitter_ms / 1000.0,
+            reorder=self.reorder_pct / 100.0,
+            seed=self.seed,
+        )
+
+
+@dataclass(frozen=True)
+class LinkListen:
+    """Receive the codec link on ``bind:port`` (0: any free port) for the ``link`` tap; None stops.
+
+    ``chain`` is what the peer sends (``codec`` or ``opus``); packets of the
+    other kind are rejected and counted.
+    """
+
+    port: int | None = None
+    bind: str = "127.0.0.1"
+    chain: str = "codec"
+
+    def __post_init__(self) -> None:
+        from engine.link.endpoints import SEND_CHAINS
+
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535 (0: any free port), got {self.port}")
+        if self.chain not in SEND_CHAINS:
+            raise ValueError(f"a link carries one of {', '.join(SEND_CHAINS)}, not '{self.chain}'")
+
+
 Command = (
     Start | Stop | SelectSlot | AssignTap | SetBypass | SetMasterBypass | SetChunk | SetGain
-    | SetMute | SetLoudnessMatch | SwapWeights | Capture | Measure
+    | SetMute | SetLoudnessMatch | SwapWeights | Capture | Measure | LinkSend | LinkListen
 )  # fmt: skip

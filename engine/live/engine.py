@@ -14,7 +14,9 @@ The thread lives as long as the :class:`Engine`; streams come and go with
 * :class:`~engine.live.meters.StreamMeters`: levels, waveforms, load and
   step times, published in an immutable
   :class:`~engine.live.snapshot.Snapshot` with a typed
-  :class:`~engine.live.snapshot.Status` (:func:`~engine.live.status.engine_status`).
+  :class:`~engine.live.snapshot.Status` (:func:`~engine.live.status.engine_status`);
+* :class:`~engine.link.live.LinkPort`: the codec link's two ends
+  (``LinkSend``, ``LinkListen``) and what the ``link`` tap plays.
 
 Any failure (device gone, audio server killed, rate refused, no input
 device, bad weights) becomes ``state="error"`` plus a message in the
@@ -36,7 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.audio.errors import AudioError
-from engine.chain import DEFAULT_CHUNK
+from engine.chain import DEFAULT_CHUNK, LINK_STAGE
+from engine.link.live import LinkPort
 from engine.live import control as cmd
 from engine.live.latency import latency_breakdown
 from engine.live.live_stream import LiveStream, StreamOptions
@@ -110,6 +113,7 @@ class Engine:
         self._results: queue.Queue = queue.Queue()
         self._snapshot = Snapshot()
         # engine-thread state
+        self._link = LinkPort()
         self._supply = StageSupply(
             factory,
             codec_weights,
@@ -117,6 +121,7 @@ class Engine:
             install=self._install,
             report=self._report,
             build_timeout_s=self.options.build_timeout_s,
+            extra={LINK_STAGE: self._link.tap_stage},
         )
         self._state = "stopped"
         self._error: str | None = None
@@ -190,6 +195,7 @@ class Engine:
                 traceback.print_exc(file=sys.stderr)
                 self._fail(f"internal error: {type(exc).__name__}: {exc}")
         self._close_stream()
+        self._link.close()
 
     def _step(self) -> None:
         if self._state == "running":
@@ -240,6 +246,9 @@ class Engine:
             self._supply.swap(c, self._slot_taps(), self._chunk, self._live())
         elif isinstance(c, cmd.Capture | cmd.Measure):
             self._arm(c)
+        elif isinstance(c, cmd.LinkSend | cmd.LinkListen):
+            end = "send" if isinstance(c, cmd.LinkSend) else "listen"
+            self._link.apply(end, c, getattr(self._supply.factory, "codec_weights", None))
         else:
             self._apply(self._settings_after(c))
             self._supply.extend(self._slot_taps(), self._chunk, self._live())
@@ -305,6 +314,7 @@ class Engine:
         try:
             stage_set = self._supply.for_stream(self._slot_taps(), self._chunk, self._wet())
             stream = LiveStream.open(start, self._settings, stage_set, self.options.stream())
+            stream.proc.link = self._link
             if self._early_capture:
                 stream.proc.arm_capture(int(self._early_capture * stream.info.rate))
                 self._pending, self._early_capture = ("capture", None), 0.0
@@ -433,4 +443,5 @@ class Engine:
             ),
             frames=m.frames,
             restarts=self._restarts,
+            link=self._link.stats(),
         )

@@ -48,4 +48,5 @@ def summary_line(s: Snapshot) -> str:
         f"dev {lat.device_in_ms + lat.device_out_ms:.1f}) load={100 * s.load:.0f}% "
         f"xruns={x.total} (ovf {x.input_overflow}, unf {x.output_underflow}, "
         f"ring {x.ring_overrun}/{x.ring_underrun})" + (f" {timing}" if timing else "")
-    )
+        + (f" {s.link.line()}" if s.link is not None else "")
+    )  # fmt: skip

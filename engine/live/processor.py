@@ -111,6 +111,7 @@ class Processor:
         self.down = make_resampler(self.rate, SAMPLE_RATE, quality)
         self.up_delay = make_resampler(SAMPLE_RATE, self.rate, quality).delay
         self._j = 0  # 16 kHz samples produced by the down-sampler
+        self.link = None  # engine.link.live.LinkPort: sends the 16 kHz input, feeds the link tap
         self.nodes: dict[str, WetNode] = {}
         self.stage_set: StageSet | None = None
         self.align = 0
@@ -215,6 +216,8 @@ class Processor:
         self.levels["dry"].update(x)
         x16 = self.down.process(x)
         self._j += x16.shape[0]
+        if self.link is not None:  # before the nodes: the link tap reads what it plays
+            self.link.feed(x16)
         outs: dict[str, np.ndarray] = {}
         for node in list(self.nodes.values()):
             feed = x16 if node.parent is None else outs[node.parent.key]

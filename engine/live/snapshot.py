@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from engine.chain import DEFAULT_CHUNK
+from engine.link.live import LinkStats
 from engine.token_stats import TokenStats
 
 SILENCE_DB = -120.0
@@ -135,6 +136,7 @@ class Snapshot:
     status: Status = field(default_factory=lambda: Status())
     frames: int = 0  # device frames processed since the stream started
     restarts: int = 0
+    link: LinkStats | None = None  # the codec link's ends (None: off)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from engine.live import control as cmd
 from engine.live.builder import StageBuilder
 from engine.live.taps import ModelStageFactory, StageFactory, StageSet, needed_taps
+from engine.stage import HopStage
 
 
 class StageSupply:
@@ -38,8 +39,10 @@ class StageSupply:
         install: Callable[[StageSet], None],
         report: Callable[[str], None],
         build_timeout_s: float,
+        extra: dict[str, Callable[[int], HopStage]] | None = None,
     ) -> None:
         self.own_factory = factory is None
+        self._extra = dict(extra or {})  # stage kinds the engine makes itself (the link tap)
         self.factory = factory or ModelStageFactory(codec_weights, vocoder_weights)
         self.stage_set: StageSet | None = None
         self._install_cb, self._report = install, report
@@ -75,7 +78,7 @@ class StageSupply:
         if live:
             self._candidate = factory
             self._building = True
-            self._builder.request(self._generation, slots, chunk, factory)
+            self._builder.request(self._generation, slots, chunk, self._with_extra(factory))
         else:
             self.factory = factory
             self.stage_set = None  # built when the stream (re)opens
@@ -109,7 +112,9 @@ class StageSupply:
             ticket = next(self._tickets)
             self._extensions[ticket] = (s.generation, missing)
             self._extending |= missing
-            self._builder.request(ticket, tuple(sorted(missing)), s.chunk, self.factory)
+            self._builder.request(
+                ticket, tuple(sorted(missing)), s.chunk, self._with_extra(self.factory)
+            )
 
     def for_stream(self, slots: tuple[str, str], chunk: int, wet: bool) -> StageSet | None:
         """The stages a stream about to open needs, built now if what is there does not fit."""
@@ -120,11 +125,24 @@ class StageSupply:
         if s is None or s.chunk != chunk or not needed <= set(s.stages):
             self._generation = next(self._tickets)
             s = self._builder.build(
-                self._generation, slots, chunk, self.factory, self._build_timeout_s
-            )
+                self._generation, slots, chunk, self._with_extra(self.factory),
+                self._build_timeout_s,
+            )  # fmt: skip
             self.stage_set = s
             self._extending.clear()
         return s
+
+    def _with_extra(self, factory: StageFactory) -> StageFactory:
+        """``factory``, except for the kinds the engine makes itself."""
+        if not self._extra:
+            return factory
+        extra = self._extra
+
+        def build(kind: str, chunk: int) -> HopStage:
+            make = extra.get(kind)
+            return make(chunk) if make is not None else factory(kind, chunk)
+
+        return build
 
     # -- results -------------------------------------------------------------------------------
     def collect(self, slots: tuple[str, str], chunk: int, live: bool) -> int | None:

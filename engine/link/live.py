@@ -1,0 +1,368 @@
+"""The codec link inside the live engine: the input sent, what arrives played as the ``link`` tap.
+
+The engine thread calls :meth:`LinkPort.feed` with every block of the 16
+kHz signal, before the wet stages run (the audio callback, in its own
+process, never sees any of this):
+
+- sending: the block is cut into the chain's frames, each encoded, framed
+  (:mod:`engine.link.framing`), passed through the impairment simulator and
+  put on a non-blocking UDP socket when its (simulated) delivery time comes;
+- listening: the socket is drained without blocking into a
+  :class:`~engine.link.playout.Playout`, which is ticked once per frame of
+  the engine's own 16 kHz clock; the frames go into a ring on that clock,
+  from which each :class:`LinkTapStage` (the ``link`` tap, and the one
+  feeding the vocoder in ``link+vocoder``) copies its hops.
+
+Building an end loads a model (the codec) and resolves an address, so it
+happens on a thread of its own; the engine thread only swaps the finished
+end in. Errors (a port taken, an address that does not resolve) show in
+the stats, never stop the stream.
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.link.endpoints import LinkDecoder, LinkEncoder, make_decoder, make_encoder
+from engine.link.framing import HEADER_SIZE
+from engine.link.impairment import Impairment
+from engine.link.playout import Playout
+from engine.link.receiver import UdpSource
+from engine.link.sender import open_socket, parse_address
+from engine.stage import SAMPLE_RATE, HopStage
+
+#: the link tap's hop: 8 ms, a divisor of the vocoder's chunks (fused steps stay large)
+TAP_HOP = 128
+#: what the ring keeps of the received signal (a tap reads the newest 2 frames at most)
+RING = SAMPLE_RATE
+#: pending datagrams held back by simulated jitter, at most (the simulator allows 10 s)
+MAX_PENDING = 1024
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """What the link did, for the snapshot (counts since each end started; times in ms)."""
+
+    sending_to: str | None = None
+    send_chain: str | None = None
+    sent: int = 0  # frames encoded and framed
+    datagrams_out: int = 0  # put on the wire (copies the simulator let through)
+    simulated_lost: int = 0
+    payload_bps: float = 0.0
+    listening_on: str | None = None
+    receive_chain: str | None = None
+    datagrams_in: int = 0
+    playing: bool = False  # a stream plays (it ends after 1 s without packets)
+    received: int = 0  # packets accepted by the jitter buffer
+    lost: int = 0
+    late: int = 0
+    duplicated: int = 0
+    rejected: int = 0
+    concealed: int = 0
+    jitter_ms: float = 0.0
+    delay_ms: float = 0.0
+    target_ms: float = 0.0
+    one_way_ms: float | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        """The link's part of the run metrics line."""
+        parts = []
+        if self.sending_to:
+            parts.append(f"sent={self.sent} ({self.send_chain}, sim lost {self.simulated_lost})")
+        if self.listening_on:
+            parts.append(
+                f"recv={self.received} lost={self.lost} late={self.late} "
+                f"rejected={self.rejected} jitter={self.jitter_ms:.1f}ms "
+                f"buffer={self.delay_ms:.1f}ms"
+            )
+        if self.error:
+            parts.append(f"error: {self.error}")
+        return "link: " + " ".join(parts) if parts else ""
+
+
+class _Sender:
+    """Frames of the input -> datagrams, through the impairment simulator."""
+
+    def __init__(self, command, encoder: LinkEncoder, sock, addr) -> None:
+        self.command, self.encoder, self.sock, self.addr = command, encoder, sock, addr
+        self.frame = np.zeros(encoder.frame_samples, np.float32)
+        self.frame_s = encoder.frame_samples / SAMPLE_RATE
+        self.fill = 0
+        self.stream_id = secrets.randbits(32)
+        self.seq = self.datagrams = self.payload = self.lost_before = 0
+        self.sim = Impairment(command.impairment(), self.frame_s)
+        self.pending: list[tuple[float, int, bytes]] = []
+        self.counter = 0
+
+    def retune(self, command) -> None:
+        """New impairment settings; the stream goes on."""
+        self.lost_before += self.sim.stats.lost
+        self.command = command
+        self.sim = Impairment(command.impairment(), self.frame_s)
+
+    def feed(self, x16: np.ndarray, now: float) -> None:
+        pos, n, size = 0, x16.shape[0], self.frame.shape[0]
+        while pos < n:
+            take = min(size - self.fill, n - pos)
+            self.frame[self.fill : self.fill + take] = x16[pos : pos + take]
+            self.fill += take
+            pos += take
+            if self.fill == size:
+                self.fill = 0
+                self._send_frame(now - (n - pos) / SAMPLE_RATE)
+        self._flush(now)
+
+    def _send_frame(self, due: float) -> None:
+        fields = self.encoder.encode(self.frame)
+        seq = self.seq
+        data = self.encoder.format.pack(
+            self.stream_id, seq, seq * self.frame.shape[0], time.time_ns() // 1000, **fields
+        )
+        self.seq += 1
+        self.payload += len(data) - HEADER_SIZE
+        for t in self.sim.schedule(due):
+            if len(self.pending) < MAX_PENDING:
+                heapq.heappush(self.pending, (t, self.counter, data))
+                self.counter += 1
+        lost = self.sim.stats.lost_indices
+        if len(lost) > 256:  # a live stream runs for hours: keep the count, not the list
+            del lost[:]
+
+    def _flush(self, now: float) -> None:
+        while self.pending and self.pending[0][0] <= now:
+            _, _, data = heapq.heappop(self.pending)
+            try:
+                self.sock.sendto(data, self.addr)
+            except OSError:  # nobody listening (ICMP refused) or a full buffer: a lost packet
+                pass
+            self.datagrams += 1
+
+    def stats(self) -> dict:
+        seconds = self.seq * self.frame_s
+        return {
+            "sending_to": self.command.to,
+            "send_chain": self.command.chain,
+            "sent": self.seq,
+            "datagrams_out": self.datagrams,
+            "simulated_lost": self.lost_before + self.sim.stats.lost,
+            "payload_bps": 8 * self.payload / seconds if seconds else 0.0,
+        }
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Listener:
+    """A bound socket and the playout it feeds."""
+
+    def __init__(self, command, source: UdpSource, decoder: LinkDecoder) -> None:
+        self.command, self.source = command, source
+        self.playout = Playout(decoder)
+        self.frame = decoder.frame_samples
+
+    def stats(self) -> dict:
+        s, b = self.playout.stats, self.playout.buffer.stats
+        one_way = s.one_way_s[-1] if s.one_way_s else None
+        host, port = self.source.address[:2]
+        return {
+            "listening_on": f"{host}:{port}",
+            "receive_chain": self.command.chain,
+            "datagrams_in": s.datagrams,
+            "playing": self.playout.buffer.started,
+            "received": b.accepted,
+            "lost": b.lost,
+            "late": b.late,
+            "duplicated": b.duplicates,
+            "rejected": s.rejected_total,
+            "concealed": b.concealed,
+            "jitter_ms": 1000.0 * b.jitter_s,
+            "delay_ms": 1000.0 * b.delay_s,
+            "target_ms": 1000.0 * b.target_s,
+            "one_way_ms": None if one_way is None else 1000.0 * one_way,
+        }
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def _build_sender(command, codec_weights) -> _Sender:
+    encoder = make_encoder(command.chain, codec_weights)
+    sock, addr = open_socket(*parse_address(command.to))
+    sock.setblocking(False)
+    return _Sender(command, encoder, sock, addr)
+
+
+def _build_listener(command, codec_weights) -> _Listener:
+    source = UdpSource(command.port, command.bind)
+    try:
+        return _Listener(command, source, make_decoder(command.chain, codec_weights))
+    except BaseException:
+        source.close()
+        raise
+
+
+class LinkPort:
+    """The engine's two link ends and the ring the ``link`` tap reads (see the module docstring).
+
+    Engine thread only, except :meth:`tap_stage` (the stage builder's thread).
+    """
+
+    def __init__(self) -> None:
+        self.ring = np.zeros(RING, np.float32)
+        self.clock = 0  # 16 kHz samples the engine has fed (the tap's time axis)
+        self.produced = 0  # samples written to the ring (>= clock)
+        self._sender: _Sender | None = None
+        self._listener: _Listener | None = None
+        self._wanted = {"send": None, "listen": None}  # the latest command of each end
+        self._done: queue.Queue = queue.Queue()
+        self._error: str | None = None
+
+    # -- commands ------------------------------------------------------------------------------
+    def apply(self, end: str, command, codec_weights=None) -> None:
+        """``end`` "send" (a ``LinkSend``) or "listen" (a ``LinkListen``): build, retune or stop it.
+
+        The commands are those of :mod:`engine.live.control`.
+        """
+        self._wanted[end] = command
+        self._error = None
+        if end == "send" and self._retunable(command):
+            self._sender.retune(command)
+            return
+        if (command.to if end == "send" else command.port) is None:
+            self._replace(end, None)
+            return
+        build = _build_sender if end == "send" else _build_listener
+        threading.Thread(
+            target=self._build, args=(end, command, build, codec_weights),
+            name=f"streamvox-link-{end}", daemon=True,
+        ).start()  # fmt: skip
+
+    def _retunable(self, command) -> bool:
+        s = self._sender
+        return s is not None and (s.command.to, s.command.chain) == (command.to, command.chain)
+
+    def _build(self, end: str, command, build, codec_weights) -> None:
+        try:
+            self._done.put((end, command, build(command, codec_weights)))
+        except Exception as exc:  # noqa: BLE001 - reported in the stats
+            self._done.put((end, command, exc))
+
+    def poll(self) -> None:
+        """Swap in the ends built since the last call (those still wanted)."""
+        while True:
+            try:
+                end, command, result = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if command is not self._wanted[end]:
+                if not isinstance(result, Exception):
+                    result.close()  # superseded while it was built
+                continue
+            if isinstance(result, Exception):
+                what = "send to" if end == "send" else "listen on"
+                where = command.to if end == "send" else f"{command.bind}:{command.port}"
+                self._error = f"cannot {what} {where}: {result}"
+                self._replace(end, None)
+            else:
+                self._replace(end, result)
+
+    def _replace(self, end: str, new) -> None:
+        old = self._sender if end == "send" else self._listener
+        if old is not None:
+            old.close()
+        if end == "send":
+            self._sender = new
+        else:
+            self._listener = new
+
+    def close(self) -> None:
+        """Close both sockets."""
+        self._wanted = {"send": None, "listen": None}
+        self._replace("send", None)
+        self._replace("listen", None)
+
+    # -- the engine's blocks -------------------------------------------------------------------
+    def feed(self, x16: np.ndarray) -> None:
+        """One block of the 16 kHz input: send it, read the socket, play up to its end."""
+        now = time.monotonic()
+        if self._sender is not None:
+            self._sender.feed(x16, now)
+        self.clock += x16.shape[0]
+        listener = self._listener
+        if listener is not None:
+            listener.source.read_pending(listener.playout, time.monotonic)
+        while self.produced < self.clock:
+            if listener is None:
+                self._write(np.zeros(self.clock - self.produced, np.float32))
+            else:
+                self._write(listener.playout.tick(now))
+
+    def _write(self, frame: np.ndarray) -> None:
+        start = self.produced % RING
+        first = min(frame.shape[0], RING - start)
+        self.ring[start : start + first] = frame[:first]
+        self.ring[: frame.shape[0] - first] = frame[first:]
+        self.produced += frame.shape[0]
+
+    def read(self, start: int, n: int) -> np.ndarray:
+        """Ring samples ``start .. start + n`` of the tap's time axis (zeros if not held)."""
+        if start < self.produced - RING or start + n > self.produced or start < 0:
+            return np.zeros(n, np.float32)
+        i = start % RING
+        if i + n <= RING:
+            return self.ring[i : i + n].copy()
+        return np.concatenate([self.ring[i:], self.ring[: i + n - RING]])
+
+    def tap_stage(self, chunk: int = 0) -> LinkTapStage:
+        """A fresh stage of the ``link`` tap (the stage factory's call; ``chunk`` is unused)."""
+        return LinkTapStage(self)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def stats(self) -> LinkStats | None:
+        """What both ends did (None while the link is off); also swaps in finished builds."""
+        self.poll()
+        if self._sender is None and self._listener is None and self._error is None:
+            return None
+        fields: dict = {"error": self._error}
+        for end in (self._sender, self._listener):
+            if end is not None:
+                fields.update(end.stats())
+        return LinkStats(**fields)
+
+
+class LinkTapStage(HopStage):
+    """The ``link`` tap: what the link receives, on the engine's clock; its input is ignored.
+
+    It reads the port's ring from where the engine's clock stood when the
+    stage was (re)set, a hop at a time: the engine feeds the port before the
+    stages, so every hop it asks for has been played into the ring.
+    """
+
+    name = "link"
+
+    def __init__(self, port: LinkPort) -> None:
+        super().__init__(TAP_HOP)
+        self.port = port
+        self._pos = port.clock
+
+    def step(self, hop_in: np.ndarray) -> np.ndarray:
+        """The next hop of the received signal."""
+        out = self.port.read(self._pos, self.hop)
+        self._pos += self.hop
+        return out
+
+    def reset_state(self) -> None:
+        """Start reading at the engine's clock now."""
+        self._pos = self.port.clock
+
+    def offline(self, x: np.ndarray) -> np.ndarray:
+        """No offline form: a link plays what a peer sends, live."""
+        raise ValueError("the link tap plays only live")
