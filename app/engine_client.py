@@ -194,6 +194,20 @@ class EngineClient:
         self.send(cmd.SwapWeights(**{kind: str(path)}))
         return path
 
+    # -- the codec link ----------------------------------------------------------------
+
+    def link_send(self, to: str | None, chain: str = "codec", **impairment: float) -> None:
+        """Send the live input to ``to`` (``HOST:PORT``; None stops) through ``impairment``.
+
+        ``impairment``: ``loss_pct``, ``burst``, ``jitter_ms``, ``reorder_pct``,
+        ``seed``; changing only these keeps the stream going.
+        """
+        self.send(cmd.LinkSend(to, chain, **impairment))
+
+    def link_listen(self, port: int | None, bind: str = "127.0.0.1", chain: str = "codec") -> None:
+        """Receive the link on ``bind:port`` (0: any free port; None stops) for the link tap."""
+        self.send(cmd.LinkListen(port, bind, chain))
+
     # -- blocking helpers (run them off the GUI thread) --------------------------------
 
     def devices(self) -> tuple[list[HostApiInfo], list[DeviceInfo]]:

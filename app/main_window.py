@@ -21,6 +21,8 @@ from app.dialogs.error_dialog import WEIGHTS
 from app.dialogs.loopback_dialog import LoopbackDialog
 from app.dialogs.models_dialog import ModelsDialog, describe
 from app.engine_client import STAGES, EngineClient
+from app.link.controller import LinkController
+from app.link.panel import LinkPanel
 from app.settings_store import SettingsStore
 from app.views.lab_view import LabView
 from app.views.main_view import MainView
@@ -49,6 +51,8 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.view, "&Live")
         self.tabs.addTab(self.token_view, "&Tokens")
+        self.link_panel = LinkPanel()
+        self.tabs.addTab(self.link_panel, "Lin&k")
         self.tabs.addTab(self.lab_view, "La&b")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.setCentralWidget(self.tabs)
@@ -62,6 +66,7 @@ class MainWindow(QMainWindow):
             self.view, client.snapshot, parent=self, tokens=self.token_view
         )
         self.lab = LabController(self.lab_view, settings, self._live_running, parent=self)
+        self.link = LinkController(self.link_panel, client, self)
         self.meters.snapshot_seen.connect(self._on_snapshot)
         self.view.chain.models_requested.connect(self.open_models)
         self.view.latency.measure_requested.connect(self.open_loopback)
@@ -109,8 +114,8 @@ class MainWindow(QMainWindow):
         return self.session.state in ("running", "starting")
 
     def _tab_changed(self, index: int) -> None:
-        """The live A/B keys (1-4, Space) act while the live or token view is shown."""
-        live = self.tabs.widget(index) in (self.view, self.token_view)
+        """The live A/B keys (1-4, Space) act while the live, token or link view is shown."""
+        live = self.tabs.widget(index) in (self.view, self.token_view, self.link_panel)
         for shortcut in self.view.ab.shortcuts:
             shortcut.setEnabled(live)
 
@@ -153,6 +158,7 @@ class MainWindow(QMainWindow):
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.session.on_snapshot(snap)
         self.live.on_snapshot(snap)
+        self.link.on_snapshot(snap)
         if self._live_running():
             self.lab.stop_for_live()
         measured = snap.latency.measured_ms

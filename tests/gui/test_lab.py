@@ -291,7 +291,7 @@ def test_a_server_killed_mid_play_is_shown_and_play_works_again(qtbot, lab, spee
 
 def test_the_lab_is_a_tab_next_to_the_live_view(qtbot, window):
     tabs = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert tabs == ["&Live", "&Tokens", "La&b"]
+    assert tabs == ["&Live", "&Tokens", "Lin&k", "La&b"]
     assert all(s.isEnabled() for s in window.view.ab.shortcuts)
     window.tabs.setCurrentWidget(window.token_view)  # a live view too: A/B while watching
     assert all(s.isEnabled() for s in window.view.ab.shortcuts)

@@ -1,0 +1,67 @@
+"""Drives the Link panel: its buttons and sliders become engine client calls; snapshots its stats.
+
+The panel's toggles say what the user wants; the engine's snapshot says
+what runs. A failed end (a port taken, a peer that does not resolve)
+shows its error and the toggle is released.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+
+from app.engine_client import EngineClient
+from app.link.panel import LinkPanel
+from engine.live.snapshot import Snapshot
+
+
+class LinkController(QObject):
+    """The Link panel's behaviour (see the module docstring)."""
+
+    def __init__(
+        self, panel: LinkPanel, client: EngineClient, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.panel, self.client = panel, client
+        self._error: str | None = None
+        panel.send_toggled.connect(self._send)
+        panel.listen_toggled.connect(self._listen)
+        panel.impairment_changed.connect(self._retune)
+        panel.chain.currentTextChanged.connect(self._chain_changed)
+        panel.hear_requested.connect(lambda: client.select_tap(panel.tap()))
+
+    def _send(self, on: bool) -> None:
+        p = self.panel
+        peer = p.peer.text().strip() if on else None
+        try:
+            self.client.link_send(peer, p.chain.currentText(), **p.impairment())
+        except ValueError as exc:  # a peer that is not HOST:PORT
+            p.error.setText(str(exc))
+            p.send.setChecked(False)
+
+    def _listen(self, on: bool) -> None:
+        p = self.panel
+        port = p.listen_port.value() if on else None
+        self.client.link_listen(port, p.bind.text().strip() or "127.0.0.1", p.chain.currentText())
+
+    def _retune(self) -> None:
+        if self.panel.send.isChecked():
+            self._send(True)
+
+    def _chain_changed(self, _chain: str) -> None:
+        """A new chain restarts each end that runs."""
+        if self.panel.send.isChecked():
+            self._send(True)
+        if self.panel.listen.isChecked():
+            self._listen(True)
+
+    def on_snapshot(self, snap: Snapshot) -> None:
+        """Show the link's stats; release a toggle whose end failed."""
+        link = snap.link
+        self.panel.set_stats(link)
+        error = link.error if link is not None else None
+        new_error, self._error = error != self._error, error
+        if error and new_error:
+            failed = self.panel.listen if "listen" in error else self.panel.send
+            failed.blockSignals(True)
+            failed.setChecked(False)
+            failed.blockSignals(False)

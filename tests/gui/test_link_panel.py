@@ -1,0 +1,130 @@
+"""The Link tab end to end: the window's engine (on a JACK dummy server) and a second
+streamvox process talk over UDP on 127.0.0.1, and the panel shows the engine's stats.
+"""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from tests.audio.jack_rig import RATE
+from tests.gui.helpers import wait_engine
+from tests.gui.test_live_gui import start
+from tests.link.link_rig import Receiver, streamvox, wait_for_line
+from tests.live.test_live_link_jack import tone, tone_share
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("opuslib_next")
+
+
+def record(rig, x: np.ndarray) -> np.ndarray:
+    """Play ``x`` into the engine and record its output; the GUI keeps running meanwhile."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.update(rec=rig.play_record(x, extra=0.3)))
+    worker.start()
+    while worker.is_alive():
+        QApplication.processEvents()
+        time.sleep(0.005)
+    worker.join()
+    return out["rec"]
+
+
+def click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_the_panel_listens_plays_the_link_tap_and_shows_the_engines_stats(
+    qtbot, jack_server, rig, window, client, tmp_path
+):
+    # Given the Link tab listening for Opus on any free port, the stream running
+    panel = window.link_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.chain.setCurrentText("opus")
+    panel.listen_port.setValue(0)
+    click(qtbot, panel.listen)
+    snap = wait_engine(client, lambda s: s.link is not None and s.link.listening_on, 60)
+    port = int(snap.link.listening_on.rsplit(":", 1)[1])
+    start(qtbot, window, client)
+    click(qtbot, panel.hear)  # the link tap, heard
+    wait_engine(client, lambda s: s.heard_tap == "link", timeout=30)
+    qtbot.waitUntil(lambda: f"on 127.0.0.1:{port}" in panel.where.text(), timeout=5000)
+
+    # When a `streamvox link send` process sends a tone through 10 % loss
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, tone(2.0, 16_000), 16_000)
+    sender = streamvox("link", "send", "--to", f"127.0.0.1:{port}", str(wav),
+                       "--chain", "opus", "--loss", "10", "--seed", "5")  # fmt: skip
+    wait_for_line(sender, "sending to:")
+    rig.wire()
+    rec = record(rig, np.zeros(int(2.5 * RATE), np.float32))
+    report, err = sender.communicate(timeout=60)
+    assert sender.returncode == 0, err
+
+    # Then the window plays the tone it received, and the stats count what was sent
+    assert tone_share(rec, RATE) > 0.3 and np.sqrt(np.mean(rec**2)) > 0.02
+    datagrams = int(report.split("datagrams:")[1].split()[0])
+    done = wait_engine(client, lambda s: s.link.received == datagrams and not s.link.playing, 30)
+    assert done.link.lost > 0 and done.link.rejected == 0
+    # And the panel shows exactly the engine's figures
+    qtbot.waitUntil(lambda: panel.shown == client.snapshot().link, timeout=5000)
+    shown = panel.shown
+    assert shown.received == datagrams
+    assert panel.values["received"].text() == str(shown.received)
+    assert panel.values["lost"].text() == str(shown.lost)
+    assert panel.values["rejected"].text() == "0"
+    assert panel.values["jitter"].text() == f"{shown.jitter_ms:.1f} ms"
+    assert "waiting for a stream" in panel.where.text()
+
+    # When Listen is released, the link is off and the panel says so
+    click(qtbot, panel.listen)
+    wait_engine(client, lambda s: s.link is None)
+    qtbot.waitUntil(lambda: panel.values["received"].text() == "–", timeout=5000)
+
+
+def test_the_panel_sends_the_live_input_through_its_impairment_sliders(
+    qtbot, jack_server, rig, window, client, tmp_path
+):
+    panel = window.link_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.chain.setCurrentText("opus")
+    # A peer that is not HOST:PORT is refused in the panel, the toggle released
+    panel.peer.setText("no port here")
+    click(qtbot, panel.send)
+    assert not panel.send.isChecked() and "HOST:PORT" in panel.error.text()
+
+    # Given a `streamvox link receive` process, and the window sending to it with 20 % loss
+    receiver = Receiver(tmp_path / "heard.wav", "--chain", "opus", "--seconds", "6")
+    start(qtbot, window, client)
+    panel.peer.setText(f"127.0.0.1:{receiver.port}")
+    panel.sliders["loss"].setValue(20)
+    assert panel.slider_labels["loss"].text() == "20 %"
+    click(qtbot, panel.send)
+    wait_engine(client, lambda s: s.link is not None and s.link.sending_to, 60)
+    rig.wire()
+
+    # When a tone plays into the window's engine
+    record(rig, tone(2.5, RATE))
+    stats = receiver.finish()
+
+    # Then the receiver heard it, and losses that the engine simulated
+    heard = sf.read(receiver.out, dtype="float32")[0]
+    assert stats["received"] > 50 and stats["lost"] > 0 and stats["rejected"] == 0
+    loud = np.flatnonzero(np.abs(heard) > 0.05)
+    assert loud.size > 8_000 and tone_share(heard[loud[0] : loud[-1]], 16_000) > 0.3
+    snap = wait_engine(client, lambda s: s.link.simulated_lost > 0)
+    assert "sending opus to 127.0.0.1" in panel.where.text()
+
+    # When the loss slider goes back to 0, the stream goes on without more losses
+    panel.sliders["loss"].setValue(0)
+    sent = snap.link.sent
+    lost = wait_engine(client, lambda s: s.link.sent > sent + 20).link.simulated_lost
+    later = wait_engine(client, lambda s: s.link.sent > sent + 80).link
+    assert later.simulated_lost == lost
+    qtbot.waitUntil(lambda: panel.shown is not None and panel.shown.sent > later.sent)
+    assert panel.values["simulated lost"].text() == str(panel.shown.simulated_lost)
+    click(qtbot, panel.send)
+    wait_engine(client, lambda s: s.link is None)
