@@ -66,7 +66,9 @@ class MainWindow(QMainWindow):
             self.view, client.snapshot, parent=self, tokens=self.token_view
         )
         self.lab = LabController(self.lab_view, settings, self._live_running, parent=self)
-        self.link = LinkController(self.link_panel, client, self)
+        self.link = LinkController(
+            self.link_panel, client, self.live.select_tap, self.live.assign, self
+        )
         self.meters.snapshot_seen.connect(self._on_snapshot)
         self.view.chain.models_requested.connect(self.open_models)
         self.view.latency.measure_requested.connect(self.open_loopback)
@@ -114,8 +116,8 @@ class MainWindow(QMainWindow):
         return self.session.state in ("running", "starting")
 
     def _tab_changed(self, index: int) -> None:
-        """The live A/B keys (1-4, Space) act while the live, token or link view is shown."""
-        live = self.tabs.widget(index) in (self.view, self.token_view, self.link_panel)
+        """The live A/B keys (1-4, Space) act while the live or token view is shown."""
+        live = self.tabs.widget(index) in (self.view, self.token_view)
         for shortcut in self.view.ab.shortcuts:
             shortcut.setEnabled(live)
 

@@ -57,6 +57,8 @@ CHAINS = (
 CODEC_STREAMS = ("oas", "reuse")
 #: The live engine's link tap: what the codec link receives (engine.link.live); no offline form.
 LINK_STAGE = "link"
+#: Live A/B taps over a simulated link (engine.link.sim_tap): the input sent and played back.
+SIM_LINK_STAGES = ("simlink@codec", "simlink@opus")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
@@ -64,7 +66,8 @@ SYNTAX = (
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
     "VOCODER is vocoder or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'; live only: link (what the "
-    "codec link receives, also link+vocoder)"
+    "codec link receives, also link+vocoder), simlink@codec and simlink@opus (the input over "
+    "a simulated link)"
 )
 
 
@@ -104,7 +107,7 @@ def _is_vocoder(stage: str) -> bool:
 
 def _stage_name(name: str, text: str) -> str:
     """One stage's normalised name; ValueError naming the whole chain otherwise."""
-    if name in ("codec", "vocoder", LINK_STAGE):
+    if name in ("codec", "vocoder", LINK_STAGE, *SIM_LINK_STAGES):
         return name
     if name.startswith("codec@"):
         if name[len("codec@") :] not in CODEC_STREAMS:
@@ -204,8 +207,8 @@ def build_stages(
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     stages: list[HopStage] = []
     for name in parse_chain(chain):
-        if name == LINK_STAGE:
-            raise ValueError("the 'link' tap plays only live: what the codec link receives")
+        if name == LINK_STAGE or name in SIM_LINK_STAGES:
+            raise ValueError(f"the '{name}' tap plays only live (streamvox run, the app)")
         if name == "codec" or name.startswith("codec@"):
             stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
             codec = load_codec_model(codec_weights)

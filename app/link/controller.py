@@ -7,6 +7,8 @@ shows its error and the toggle is released.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject
 
 from app.engine_client import EngineClient
@@ -18,7 +20,12 @@ class LinkController(QObject):
     """The Link panel's behaviour (see the module docstring)."""
 
     def __init__(
-        self, panel: LinkPanel, client: EngineClient, parent: QObject | None = None
+        self,
+        panel: LinkPanel,
+        client: EngineClient,
+        select_tap: Callable[[str], None],
+        assign_tap: Callable[[str, str], None],
+        parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.panel, self.client = panel, client
@@ -27,7 +34,10 @@ class LinkController(QObject):
         panel.listen_toggled.connect(self._listen)
         panel.impairment_changed.connect(self._retune)
         panel.chain.currentTextChanged.connect(self._chain_changed)
-        panel.hear_requested.connect(lambda: client.select_tap(panel.tap()))
+        # through the live controls: the A/B view and the remembered slots follow
+        panel.hear_requested.connect(lambda: select_tap(panel.tap()))
+        panel.compare_requested.connect(self._compare)
+        self._assign = assign_tap
 
     def _send(self, on: bool) -> None:
         p = self.panel
@@ -44,13 +54,18 @@ class LinkController(QObject):
         self.client.link_listen(port, p.bind.text().strip() or "127.0.0.1", p.chain.currentText())
 
     def _retune(self) -> None:
-        if self.panel.send.isChecked():
-            self._send(True)
+        """The sliders set the sending end's impairment and the simulated link taps'."""
+        self._send(self.panel.send.isChecked())
+
+    def _compare(self) -> None:
+        """A: the codec, B: Opus, over one simulated link with the sliders' impairment."""
+        self._retune()
+        self._assign("A", "simlink@codec")
+        self._assign("B", "simlink@opus")
 
     def _chain_changed(self, _chain: str) -> None:
         """A new chain restarts each end that runs."""
-        if self.panel.send.isChecked():
-            self._send(True)
+        self._retune()
         if self.panel.listen.isChecked():
             self._listen(True)
 

@@ -48,6 +48,11 @@ STATS = {
     ),
 }
 NO_STATS = "The link is off: listen for a peer, or send to one."
+COMPARE_TIP = (
+    "Slot A: your input through the codec, slot B: through Opus at the codec's rate, each "
+    "over a simulated link with these impairments and a fixed 100 ms jitter buffer, "
+    "time-aligned (Space switches). Nothing is sent."
+)
 
 
 class LinkPanel(QWidget):
@@ -57,6 +62,7 @@ class LinkPanel(QWidget):
     listen_toggled = Signal(bool)
     impairment_changed = Signal()
     hear_requested = Signal()
+    compare_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,6 +81,10 @@ class LinkPanel(QWidget):
             button.setCheckable(True)
         self.vocoder = QCheckBox("through the &vocoder")
         self.hear = QPushButton("&Hear the link")
+        self.compare = QPushButton("A/B: &codec vs Opus over a simulated link")
+        self.compare.setToolTip(COMPARE_TIP)
+        for button in (self.hear, self.compare):  # a click leaves Space to flip A/B
+            button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.sliders: dict[str, QSlider] = {}
         self.slider_labels: dict[str, QLabel] = {}
         self.values: dict[str, QLabel] = {name: QLabel("–") for name in STATS}
@@ -89,6 +99,7 @@ class LinkPanel(QWidget):
         self.send.toggled.connect(self.send_toggled)
         self.listen.toggled.connect(self.listen_toggled)
         self.hear.clicked.connect(self.hear_requested)
+        self.compare.clicked.connect(self.compare_requested)
 
     def _ends(self) -> QGroupBox:
         box = QGroupBox("Peers")
@@ -112,7 +123,7 @@ class LinkPanel(QWidget):
         return box
 
     def _impairment(self) -> QGroupBox:
-        box = QGroupBox("Impairment on the way out (seeded simulator)")
+        box = QGroupBox("Impairment: on the way out, and of the simulated link (seeded)")
         grid = QGridLayout(box)
         for i, (name, (label, unit, top, _key)) in enumerate(IMPAIRMENTS.items()):
             slider = QSlider(Qt.Orientation.Horizontal)
@@ -125,6 +136,7 @@ class LinkPanel(QWidget):
             grid.addWidget(slider, i, 1)
             grid.addWidget(value, i, 2)
             slider.valueChanged.connect(self._slider_moved)
+        grid.addWidget(self.compare, len(IMPAIRMENTS), 0, 1, 3)
         self._slider_moved()
         return box
 

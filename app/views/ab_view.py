@@ -49,6 +49,10 @@ def tap_label(tap: str) -> str:
 
 
 def _stage_label(kind: str) -> str:
+    if kind == "link":
+        return "link (received)"
+    if kind.startswith("simlink@"):
+        return f"{kind[len('simlink@') :]} over the simulated link"
     if kind.startswith("opus@"):
         kbps, ms = kind[5:].split("/")
         return f"Opus {kbps} kbit/s" + ("" if ms == "20ms" else f" {ms}")

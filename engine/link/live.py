@@ -26,13 +26,14 @@ import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine.link.endpoints import LinkDecoder, LinkEncoder, make_decoder, make_encoder
 from engine.link.framing import HEADER_SIZE
-from engine.link.impairment import Impairment
+from engine.link.impairment import Impairment, ImpairmentConfig
 from engine.link.playout import Playout
 from engine.link.receiver import UdpSource
 from engine.link.sender import open_socket, parse_address
@@ -215,7 +216,9 @@ class LinkPort:
     Engine thread only, except :meth:`tap_stage` (the stage builder's thread).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, codec_weights: Callable[[], object] = lambda: None) -> None:
+        self.codec_weights = codec_weights  # the engine's codec weights (both ends must agree)
+        self.impairment = ImpairmentConfig()  # the last LinkSend's, also for the simlink taps
         self.ring = np.zeros(RING, np.float32)
         self.clock = 0  # 16 kHz samples the engine has fed (the tap's time axis)
         self.produced = 0  # samples written to the ring (>= clock)
@@ -226,12 +229,15 @@ class LinkPort:
         self._error: str | None = None
 
     # -- commands ------------------------------------------------------------------------------
-    def apply(self, end: str, command, codec_weights=None) -> None:
+    def apply(self, end: str, command) -> None:
         """``end`` "send" (a ``LinkSend``) or "listen" (a ``LinkListen``): build, retune or stop it.
 
-        The commands are those of :mod:`engine.live.control`.
+        The commands are those of :mod:`engine.live.control`. A ``LinkSend``'s
+        impairment also becomes the simulated link taps' (sending or not).
         """
         self._wanted[end] = command
+        if end == "send":
+            self.impairment = command.impairment()
         self._error = None
         if end == "send" and self._retunable(command):
             self._sender.retune(command)
@@ -241,7 +247,7 @@ class LinkPort:
             return
         build = _build_sender if end == "send" else _build_listener
         threading.Thread(
-            target=self._build, args=(end, command, build, codec_weights),
+            target=self._build, args=(end, command, build, self.codec_weights()),
             name=f"streamvox-link-{end}", daemon=True,
         ).start()  # fmt: skip
 
@@ -324,6 +330,16 @@ class LinkPort:
     def tap_stage(self, chunk: int = 0) -> LinkTapStage:
         """A fresh stage of the ``link`` tap (the stage factory's call; ``chunk`` is unused)."""
         return LinkTapStage(self)
+
+    def stage_makers(self) -> dict[str, Callable[[int], HopStage]]:
+        """The stage kinds the engine builds here: ``link`` and the simulated link taps."""
+        from engine.link.sim_tap import SIM_CHAINS, SimLinkStage
+
+        def sim(chain: str) -> Callable[[int], HopStage]:
+            return lambda _chunk: SimLinkStage(chain, lambda: self.impairment, self.codec_weights())
+
+        makers = {f"simlink@{chain}": sim(chain) for chain in SIM_CHAINS}
+        return {"link": self.tap_stage, **makers}
 
     # -- reporting -----------------------------------------------------------------------------
     def stats(self) -> LinkStats | None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.audio.errors import AudioError
-from engine.chain import DEFAULT_CHUNK, LINK_STAGE
+from engine.chain import DEFAULT_CHUNK
 from engine.link.live import LinkPort
 from engine.live import control as cmd
 from engine.live.latency import latency_breakdown
@@ -113,7 +113,7 @@ class Engine:
         self._results: queue.Queue = queue.Queue()
         self._snapshot = Snapshot()
         # engine-thread state
-        self._link = LinkPort()
+        self._link = LinkPort(lambda: getattr(self._supply.factory, "codec_weights", None))
         self._supply = StageSupply(
             factory,
             codec_weights,
@@ -121,7 +121,7 @@ class Engine:
             install=self._install,
             report=self._report,
             build_timeout_s=self.options.build_timeout_s,
-            extra={LINK_STAGE: self._link.tap_stage},
+            extra=self._link.stage_makers(),
         )
         self._state = "stopped"
         self._error: str | None = None
@@ -248,7 +248,7 @@ class Engine:
             self._arm(c)
         elif isinstance(c, cmd.LinkSend | cmd.LinkListen):
             end = "send" if isinstance(c, cmd.LinkSend) else "listen"
-            self._link.apply(end, c, getattr(self._supply.factory, "codec_weights", None))
+            self._link.apply(end, c)
         else:
             self._apply(self._settings_after(c))
             self._supply.extend(self._slot_taps(), self._chunk, self._live())

