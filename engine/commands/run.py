@@ -71,7 +71,8 @@ def _register_link(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group(
         "codec link",
         "send the live input to a peer and/or play what a peer sends as the 'link' tap "
-        "(put it on a slot: --a link, or --b link+vocoder)",
+        "(put it on a slot: --a link, or --b link+vocoder); the impairment also applies to "
+        "the taps simlink@codec and simlink@opus (the input over a simulated link)",
     )
     g.add_argument("--link-to", default=None, metavar="HOST:PORT",
                    help="send the live 16 kHz input there over UDP")  # fmt: skip
@@ -97,7 +98,8 @@ def _link_commands(args: argparse.Namespace) -> list:
     from engine.live import control as cmd
 
     out: list = []
-    if args.link_to is not None:
+    impaired = (args.loss, args.burst, args.jitter_ms, args.reorder) != (0.0, 1.0, 0.0, 0.0)
+    if args.link_to is not None or impaired:  # without a peer: the simlink@ taps' impairment
         out.append(cmd.LinkSend(args.link_to, args.link_chain, args.loss, args.burst,
                                 args.jitter_ms, args.reorder, args.seed))  # fmt: skip
     if args.link_listen is not None:

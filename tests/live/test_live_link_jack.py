@@ -190,3 +190,16 @@ def test_codec_and_opus_over_one_simulated_link_are_an_ab_pair(engine, rig):
         assert tone_share(rec[loud[0] : loud[-1]], RATE) > 0.3, tap
     # And the aligned latency did not move with the switch
     assert engine.snapshot().latency.chain_ms == snap.latency.chain_ms
+
+
+def test_run_compares_codec_and_opus_over_a_simulated_link(jack_server):
+    from tests.live.test_cli_live import cli
+
+    done = cli("run", "--input", "system", "--output", "system", "--a", "simlink@codec",
+               "--b", "simlink@opus", "--loss", "10", "--flip", "1", "--seconds", "3",
+               "--block", "256", timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "A=simlink@codec B=simlink@opus" in done.stdout
+    lines = [ln for ln in done.stdout.splitlines() if "[running]" in ln]
+    assert {"tap=simlink@codec", "tap=simlink@opus"} <= {ln.split()[2] for ln in lines}, lines
+    assert "link:" not in done.stdout  # nothing sent or listened: the loss is the taps' only
