@@ -441,3 +441,14 @@ def test_reset_best_lets_a_resumed_run_with_another_loss_pick_its_own_best(corpu
     assert main(args + (["--reset-best"] if reset else [])) == 0
     best = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=True)
     assert best["step"] == (3 if reset else 2)
+
+
+def test_lloyd_steps_never_raise_the_quantisation_error():
+    from engine.training.codebook_refit import lloyd, quantisation_error
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.cat([torch.randn(200, 4, generator=g) + c for c in (-5.0, 0.0, 5.0)])
+    start = z[:3].clone()  # all three codewords in one cluster
+    refit = lloyd(z, start, 10)
+    assert quantisation_error(z, refit) < 0.5 * quantisation_error(z, start)
+    assert quantisation_error(z, lloyd(z, refit, 1)) <= quantisation_error(z, refit) + 1e-6
