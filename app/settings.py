@@ -43,6 +43,8 @@ TAPS = ("dry", "codec", "vocoder", "codec+vocoder")
 #: a slot may hold any other tap too (``streamvox run --a/--b``, older files).
 AB_TAPS = (
     *TAPS,
+    "vocoder@lookahead",
+    "codec+vocoder@lookahead",
     "opus@9.3/20ms",
     "opus@12/20ms",
     "opus@16/20ms",

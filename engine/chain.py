@@ -55,6 +55,9 @@ CHAINS = (
 #: The codec's stream modes (``engine.models.codec.model.STREAM_MODES``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
+#: The vocoder with one frame of phase look-ahead (RTPGHI-phase weights only): one hop
+#: (8 ms at the default's frames) more latency for a better phase (engine/training/README.md).
+VOCODER_LOOKAHEAD = "vocoder@lookahead"
 #: The live engine's link tap: what the codec link receives (engine.link.live); no offline form.
 LINK_STAGE = "link"
 #: Live A/B taps over a simulated link (engine.link.sim_tap): the input sent and played back.
@@ -64,7 +67,7 @@ SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
     "of its weights; codec@oas or codec@reuse to choose) or a reference "
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
-    "VOCODER is vocoder or the classical "
+    "VOCODER is vocoder (vocoder@lookahead: one frame of phase look-ahead) or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'; live only: link (what the "
     "codec link receives, also link+vocoder), simlink@codec and simlink@opus (the input over "
     "a simulated link)"
@@ -102,12 +105,12 @@ def parse_chain(text: str) -> tuple[str, ...]:
 
 def _is_vocoder(stage: str) -> bool:
     """Whether a normalised stage name takes the vocoder's place in a chain."""
-    return stage == "vocoder" or is_reference_vocoder(stage)
+    return stage in ("vocoder", VOCODER_LOOKAHEAD) or is_reference_vocoder(stage)
 
 
 def _stage_name(name: str, text: str) -> str:
     """One stage's normalised name; ValueError naming the whole chain otherwise."""
-    if name in ("codec", "vocoder", LINK_STAGE, *SIM_LINK_STAGES):
+    if name in ("codec", "vocoder", VOCODER_LOOKAHEAD, LINK_STAGE, *SIM_LINK_STAGES):
         return name
     if name.startswith("codec@"):
         if name[len("codec@") :] not in CODEC_STREAMS:
@@ -171,11 +174,13 @@ def model_stage(
     chunk: int = DEFAULT_CHUNK,
     precision: str = DEFAULT_PRECISION,
     stream: str | None = None,
+    lookahead: bool = False,
 ) -> HopStage:
     """A fresh stage of one of our models (``kind`` "codec" or "vocoder") at ``precision``.
 
     ``stream`` is the codec's stream mode (None: the one its weights were
-    trained for). Both :func:`build_stages` and the live taps build through here.
+    trained for); ``lookahead`` gives an RTPGHI vocoder one frame of phase
+    look-ahead. Both :func:`build_stages` and the live taps build through here.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -187,7 +192,7 @@ def model_stage(
     if kind == "vocoder":
         from engine.models.vocos.stage import VocosStage
 
-        return VocosStage(model, chunk, precision=precision)
+        return VocosStage(model, chunk, precision=precision, lookahead=lookahead)
     raise ValueError(f"unknown model stage '{kind}'; choose codec or vocoder")
 
 
@@ -217,7 +222,8 @@ def build_stages(
             stages.append(build_reference(name))
         else:
             vocoder = load_vocoder_model(vocoder_weights)
-            stages.append(model_stage("vocoder", vocoder, chunk, precision))
+            ahead = name == VOCODER_LOOKAHEAD
+            stages.append(model_stage("vocoder", vocoder, chunk, precision, lookahead=ahead))
     return fuse_series(stages)
 
 

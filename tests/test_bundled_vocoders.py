@@ -64,3 +64,14 @@ def test_stream_equals_offline_and_speech_stays_intelligible(tmp_path, name):
     ref = st.offline(x)
     np.testing.assert_allclose(y[st.latency :], ref[: x.shape[0] - st.latency], atol=1e-5)
     assert stoi(x, ref[: x.shape[0]]) > 0.5
+
+
+def test_the_default_vocoder_with_lookahead_is_a_chain_one_frame_later():
+    from engine.chain import Chain, build_stages
+
+    plain = Chain(build_stages("codec+vocoder", 2))
+    ahead = Chain(build_stages("codec+vocoder@lookahead", 2))
+    assert ahead.latency == plain.latency + 128
+    x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    y0, y1 = plain.stages[0].offline(x), ahead.stages[0].offline(x)
+    assert y0.shape == y1.shape and not np.allclose(y0, y1, atol=1e-4)

@@ -49,6 +49,8 @@ def tap_label(tap: str) -> str:
 
 
 def _stage_label(kind: str) -> str:
+    if kind == "vocoder@lookahead":
+        return "vocoder, look-ahead (+1 frame)"
     if kind == "link":
         return "link (received)"
     if kind.startswith("simlink@"):

@@ -81,7 +81,17 @@ def effective_tap(tap: str, bypassed: Iterable[str] = (), master_bypass: bool = 
     if master_bypass:
         return "dry"
     skip = set(bypassed)
-    return tap_for(k for k in tap_stages(tap) if k not in skip)
+    return tap_for(k for k in tap_stages(tap) if stage_kind(k) not in skip)
+
+
+def stage_kind(stage: str) -> str:
+    """The bypass switch a stage answers to: ``'vocoder@lookahead'`` -> ``'vocoder'``.
+
+    Our models' variants (``codec@oas``, ``vocoder@lookahead``) are the codec
+    and the vocoder; any other stage (reference codecs, ``pghi``, links) is its own.
+    """
+    base = stage.partition("@")[0]
+    return base if base in STAGE_KINDS else stage
 
 
 def needed_taps(taps: Iterable[str]) -> tuple[str, ...]:
@@ -93,7 +103,7 @@ def needed_taps(taps: Iterable[str]) -> tuple[str, ...]:
     out: set[str] = set()
     for tap in taps:
         kinds = tap_stages(tap)
-        optional = [k for k in kinds if k in STAGE_KINDS]
+        optional = [k for k in kinds if stage_kind(k) in STAGE_KINDS]
         for r in range(len(optional) + 1):
             for skip in itertools.combinations(optional, r):
                 kept = tuple(k for k in kinds if k not in skip)
@@ -231,15 +241,21 @@ class ModelStageFactory:
         self._vocoder = None
 
     def __call__(self, kind: str, chunk: int) -> HopStage:
-        """A fresh stage of ``kind`` ("codec" or "vocoder") at ``chunk`` frames."""
+        """A fresh stage of ``kind`` at ``chunk`` frames.
+
+        ``kind``: "codec" or "vocoder", or a variant (``codec@oas``,
+        ``codec@reuse``, ``vocoder@lookahead``).
+        """
         from engine import chain
 
-        if kind == "codec":
+        base, _, variant = kind.partition("@")
+        if base == "codec" and variant in ("", *chain.CODEC_STREAMS):
             if self._codec is None:
                 self._codec = chain.load_codec_model(self.codec_weights)
-            return chain.model_stage("codec", self._codec, chunk)
-        if kind == "vocoder":
+            return chain.model_stage("codec", self._codec, chunk, stream=variant or None)
+        if kind in ("vocoder", chain.VOCODER_LOOKAHEAD):
             if self._vocoder is None:
                 self._vocoder = chain.load_vocoder_model(self.vocoder_weights)
-            return chain.model_stage("vocoder", self._vocoder, chunk)
+            ahead = kind == chain.VOCODER_LOOKAHEAD
+            return chain.model_stage("vocoder", self._vocoder, chunk, lookahead=ahead)
         raise ValueError(f"unknown stage kind '{kind}'; choose one of {STAGE_KINDS}")

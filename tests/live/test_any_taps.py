@@ -176,3 +176,29 @@ def test_stage_set_says_how_much_audio_one_vocoder_frame_is():
     fast = VocosGenerator(VocosConfig(dim=16, intermediate_dim=32, n_layers=1, n_fft=512, hop=128))
     own = StageSet(0, 4, {"vocoder": VocosStage(fast, 4)})
     assert own.vocoder_frame_ms() == 8.0
+
+
+def test_model_variants_answer_to_their_models_bypass_switch():
+    """``vocoder@lookahead`` / ``codec@oas`` are the vocoder / the codec for bypass."""
+    assert effective_tap("codec+vocoder@lookahead", ["vocoder"]) == "codec"
+    assert effective_tap("codec@oas+vocoder@lookahead", ["codec"]) == "vocoder@lookahead"
+    assert effective_tap("opus@12/20ms+vocoder@lookahead", ["codec"]) == (
+        "opus@12/20ms+vocoder@lookahead"
+    )
+    assert needed_taps(["codec+vocoder@lookahead"]) == (
+        "codec",
+        "vocoder@lookahead",
+        "codec+vocoder@lookahead",
+    )
+
+
+def test_the_live_factory_builds_the_model_variants_from_the_bundled_weights():
+    from engine.live.taps import ModelStageFactory
+
+    factory = ModelStageFactory()
+    plain, ahead = factory("vocoder", 2), factory("vocoder@lookahead", 2)
+    assert ahead.latency == plain.latency + 128  # one 8 ms frame of phase look-ahead
+    assert factory("codec@oas", 2).stream == "oas"
+    assert factory("codec@reuse", 2).stream == "reuse"
+    with pytest.raises(ValueError, match="unknown stage kind"):
+        factory("vocoder@sideways", 2)
