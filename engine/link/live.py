@@ -45,6 +45,8 @@ TAP_HOP = 128
 RING = SAMPLE_RATE
 #: pending datagrams held back by simulated jitter, at most (the simulator allows 10 s)
 MAX_PENDING = 1024
+#: one end built at a time: TorchScript compiling two codecs at once fails (eager fallback)
+_BUILD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -257,7 +259,9 @@ class LinkPort:
 
     def _build(self, end: str, command, build, codec_weights) -> None:
         try:
-            self._done.put((end, command, build(command, codec_weights)))
+            with _BUILD_LOCK:
+                result = build(command, codec_weights)
+            self._done.put((end, command, result))
         except Exception as exc:  # noqa: BLE001 - reported in the stats
             self._done.put((end, command, exc))
 
