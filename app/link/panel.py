@@ -46,6 +46,7 @@ STATS = {
     "buffer delay": lambda s: (
         f"{s.delay_ms:.1f} ms (target {s.target_ms:.1f})" if s.listening_on else "–"
     ),
+    "simulated link": lambda s: s.sim_line() or "–",
 }
 NO_STATS = "The link is off: listen for a peer, or send to one."
 COMPARE_TIP = (
@@ -177,7 +178,7 @@ class LinkPanel(QWidget):
         if stats.listening_on:
             playing = "playing" if stats.playing else "waiting for a stream"
             ends.append(f"listening for {stats.receive_chain} on {stats.listening_on} ({playing})")
-        self.where.setText(" · ".join(ends) or "starting…")
+        self.where.setText(" · ".join(ends) or ("no peer" if stats.simulated else "starting…"))
         for name, label in self.values.items():
             label.setText(STATS[name](stats))
         self.error.setText(f"<span style='color:#c33'>{stats.error}</span>" if stats.error else "")

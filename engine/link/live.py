@@ -50,6 +50,16 @@ _BUILD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
+class SimTapStats:
+    """One simulated-link tap (``simlink@CHAIN``) while it runs: frames sent, lost, late."""
+
+    chain: str
+    frames: int
+    lost: int  # concealed because the simulator lost the packet
+    late: int  # concealed because it missed the fixed jitter-buffer delay
+
+
+@dataclass(frozen=True)
 class LinkStats:
     """What the link did, for the snapshot (counts since each end started; times in ms)."""
 
@@ -74,6 +84,11 @@ class LinkStats:
     target_ms: float = 0.0
     one_way_ms: float | None = None
     error: str | None = None
+    simulated: tuple[SimTapStats, ...] = ()  # the simlink@ taps that run
+
+    def sim_line(self) -> str:
+        """The simulated-link taps in words."""
+        return ", ".join(f"{t.chain} lost={t.lost} late={t.late}" for t in self.simulated)
 
     def line(self) -> str:
         """The link's part of the run metrics line."""
@@ -86,6 +101,8 @@ class LinkStats:
                 f"rejected={self.rejected} jitter={self.jitter_ms:.1f}ms "
                 f"buffer={self.delay_ms:.1f}ms"
             )
+        if self.simulated:
+            parts.append(f"sim {self.sim_line()}")
         if self.error:
             parts.append(f"error: {self.error}")
         return "link: " + " ".join(parts) if parts else ""
@@ -229,6 +246,7 @@ class LinkPort:
         self._wanted = {"send": None, "listen": None}  # the latest command of each end
         self._done: queue.Queue = queue.Queue()
         self._error: str | None = None
+        self._sims: dict = {}  # chain -> the latest simlink@ stage built (engine.link.sim_tap)
 
     # -- commands ------------------------------------------------------------------------------
     def apply(self, end: str, command) -> None:
@@ -340,7 +358,12 @@ class LinkPort:
         from engine.link.sim_tap import SIM_CHAINS, SimLinkStage
 
         def sim(chain: str) -> Callable[[int], HopStage]:
-            return lambda _chunk: SimLinkStage(chain, lambda: self.impairment, self.codec_weights())
+            def make(_chunk: int) -> HopStage:
+                stage = SimLinkStage(chain, lambda: self.impairment, self.codec_weights())
+                self._sims[chain] = stage
+                return stage
+
+            return make
 
         makers = {f"simlink@{chain}": sim(chain) for chain in SIM_CHAINS}
         return {"link": self.tap_stage, **makers}
@@ -349,9 +372,15 @@ class LinkPort:
     def stats(self) -> LinkStats | None:
         """What both ends did (None while the link is off); also swaps in finished builds."""
         self.poll()
-        if self._sender is None and self._listener is None and self._error is None:
+        now = time.monotonic()
+        simulated = tuple(
+            SimTapStats(chain, s.frames, s.playout.buffer.stats.lost, s.playout.buffer.stats.late)
+            for chain, s in sorted(self._sims.items())
+            if now - s.last_step < 1.0
+        )
+        if self._sender is None and self._listener is None and not (self._error or simulated):
             return None
-        fields: dict = {"error": self._error}
+        fields: dict = {"error": self._error, "simulated": simulated}
         for end in (self._sender, self._listener):
             if end is not None:
                 fields.update(end.stats())

@@ -1,11 +1,12 @@
 """A/B taps over a simulated link: the live input through a chain, the impairment and a playout.
 
-``simlink@codec`` and ``simlink@opus`` send each frame of the tap's input
-through what ``streamvox link send`` and ``receive`` run (encoder,
-datagram, the seeded impairment simulator, a :class:`Playout` with its
-jitter buffer and concealment), on a clock of their own: frame ``k`` is
-sent at ``k`` frames and the playout ticks half a frame later, so no
-socket and no wall clock is involved and the result repeats.
+``simlink@codec`` and ``simlink@opus`` (at the codec's own bitrate) send
+each frame of the tap's input through what ``streamvox link send`` and
+``receive`` run (encoder, datagram, the seeded impairment simulator, a
+:class:`Playout` with its jitter buffer and concealment), on a clock of
+their own: frame ``k`` is sent at ``k`` frames and the playout ticks half a
+frame later, so no socket and no wall clock is involved and the result
+repeats.
 
 The jitter buffer's delay is fixed (``FIXED_DELAY_S`` rounded up to whole
 frames, no adaptation), so each tap's latency is constant and the engine
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -35,10 +37,22 @@ FIXED_DELAY_S = 0.1
 NEVER_IDLE_S = 1e9
 
 
-def sim_ends(chain: str, codec_weights=None):
-    """``(encoder, decoder)`` of ``chain`` (the codec's two halves share one model)."""
+def codec_bitrate_bps(codec_weights=None) -> int:
+    """What the codec's decoder receives per second, in its own stream mode (9333 bundled)."""
+    from engine.chain import load_codec_model
+    from engine.models.codec.stage import CodecStage
+
+    return round(CodecStage(load_codec_model(codec_weights), precision="reference").bitrate_bps)
+
+
+def sim_ends(chain: str, codec_weights=None, opus_bps: int | None = None):
+    """``(encoder, decoder)`` of ``chain`` (the codec's two halves share one model).
+
+    Opus runs at ``opus_bps``, by default the codec's own rate: a fair comparison.
+    """
     if chain == "opus":
-        return OpusEncoder(), OpusDecoder()
+        bps = codec_bitrate_bps(codec_weights) if opus_bps is None else opus_bps
+        return OpusEncoder(bps), OpusDecoder(bps)
     if chain != "codec":
         raise ValueError(f"a simulated link carries one of {', '.join(SIM_CHAINS)}, not '{chain}'")
     from engine.chain import load_codec_model
@@ -58,14 +72,16 @@ class SimLinkStage(HopStage):
         impairment: Callable[[], ImpairmentConfig],
         codec_weights=None,
         delay_s: float = FIXED_DELAY_S,
+        opus_bps: int | None = None,
     ) -> None:
-        self.encoder, self.decoder = sim_ends(chain, codec_weights)
+        self.encoder, self.decoder = sim_ends(chain, codec_weights, opus_bps)
         super().__init__(self.encoder.frame_samples)
         self.name = f"simlink@{chain}"
         self.frame_s = self.hop / SAMPLE_RATE
         self.delay_frames = max(1, math.ceil(delay_s / self.frame_s - 1e-9))
         self.model_delay = self.delay_frames * self.hop + self.decoder.delay
         self._impairment = impairment
+        self.last_step = -math.inf  # monotonic time of the last step (is the tap running?)
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -84,6 +100,7 @@ class SimLinkStage(HopStage):
     def step(self, hop_in: np.ndarray) -> np.ndarray:
         """Send this frame, deliver what has arrived by now, play one frame."""
         k, self._k = self._k, self._k + 1
+        self.last_step = time.monotonic()
         sent = k * self.frame_s
         fields = self.encoder.encode(hop_in)
         data = self.encoder.format.pack(1, k, k * self.hop, 0, **fields)
@@ -106,6 +123,11 @@ class SimLinkStage(HopStage):
         if len(stats.lost_indices) > 256:  # a live tap runs for hours
             del stats.lost_indices[:]
         return self._sim
+
+    @property
+    def frames(self) -> int:
+        """Frames sent since the reset."""
+        return self._k
 
     @property
     def lost_so_far(self) -> int:

@@ -169,3 +169,7 @@ def test_the_panel_sets_up_codec_against_opus_over_one_simulated_link(
     loud = np.flatnonzero(np.abs(rec) > 0.05)
     assert loud.size > RATE // 2 and tone_share(rec[loud[0] : loud[-1]], RATE) > 0.3
     assert client.snapshot().latency.chain_ms >= 100.0  # the fixed jitter buffer
+    # And the panel counts what the simulated link did to each
+    qtbot.waitUntil(lambda: panel.shown is not None and len(panel.shown.simulated) == 2)
+    text = panel.values["simulated link"].text()
+    assert text.startswith("codec lost=") and ", opus lost=" in text

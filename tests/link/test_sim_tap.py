@@ -6,7 +6,7 @@ import pytest
 from engine.link.endpoints import OpusDecoder, OpusEncoder
 from engine.link.impairment import ImpairmentConfig
 from engine.link.live import LinkPort
-from engine.link.sim_tap import FIXED_DELAY_S, SimLinkStage
+from engine.link.sim_tap import FIXED_DELAY_S, SimLinkStage, codec_bitrate_bps
 from engine.live import control as cmd
 from engine.stage import SAMPLE_RATE
 
@@ -20,9 +20,9 @@ def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
     return (x + 0.02 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
-def direct_opus(x: np.ndarray) -> np.ndarray:
+def direct_opus(x: np.ndarray, bps: int) -> np.ndarray:
     """The link's Opus frames encoded and decoded one after another, nothing lost."""
-    enc, dec = OpusEncoder(), OpusDecoder()
+    enc, dec = OpusEncoder(bps), OpusDecoder(bps)
     f = enc.frame_samples
     return np.concatenate(
         [dec.codec.decode(enc.encode(x[i : i + f])["opus"]) for i in range(0, len(x), f)]
@@ -31,9 +31,11 @@ def direct_opus(x: np.ndarray) -> np.ndarray:
 
 def test_a_clean_simulated_link_is_the_codec_delayed_by_its_declared_latency():
     stage = SimLinkStage("opus", lambda: ImpairmentConfig())
+    bps = codec_bitrate_bps()
+    assert 9000 < bps < 9500  # Opus at the bundled codec's own rate (token reuse, 9.33 kbit/s)
     x = speechlike(2.0)
     y = np.concatenate([stage.process(x[i : i + 100]) for i in range(0, len(x), 100)])
-    ref = direct_opus(x)  # already delayed by the lookahead, which the latency includes
+    ref = direct_opus(x, bps)  # already delayed by the lookahead, which the latency includes
     extra = stage.latency - stage.decoder.delay  # the FIFO's hop and the fixed buffer
     assert stage.delay_frames * stage.hop >= FIXED_DELAY_S * SAMPLE_RATE
     n = len(x) - extra
@@ -43,7 +45,7 @@ def test_a_clean_simulated_link_is_the_codec_delayed_by_its_declared_latency():
 
 def test_losses_are_the_simulators_and_a_retune_changes_them_in_place():
     config = {"now": ImpairmentConfig(loss=0.2, seed=7)}
-    stage = SimLinkStage("opus", lambda: config["now"])
+    stage = SimLinkStage("opus", lambda: config["now"], opus_bps=9333)
     x = speechlike(3.0, seed=1)
     steps = len(x) // stage.hop
     for i in range(steps):
@@ -62,8 +64,8 @@ def test_losses_are_the_simulators_and_a_retune_changes_them_in_place():
 
 
 def test_jitter_within_the_fixed_delay_is_absorbed_beyond_it_heard_as_late():
-    within = SimLinkStage("opus", lambda: ImpairmentConfig(jitter_s=0.08, seed=2))
-    beyond = SimLinkStage("opus", lambda: ImpairmentConfig(jitter_s=0.4, seed=2))
+    within = SimLinkStage("opus", lambda: ImpairmentConfig(jitter_s=0.08, seed=2), opus_bps=9333)
+    beyond = SimLinkStage("opus", lambda: ImpairmentConfig(jitter_s=0.4, seed=2), opus_bps=9333)
     x = speechlike(2.0)
     for stage in (within, beyond):
         for i in range(len(x) // stage.hop):
@@ -84,6 +86,11 @@ def test_the_ports_simulated_taps_follow_the_last_link_send_impairment():
     for i in range(len(x) // opus.hop):
         opus.step(x[i * opus.hop : (i + 1) * opus.hop])
     assert opus.lost_so_far > 5
+    # and the port reports the running tap: what it sent, lost and played late
+    stats = port.stats()
+    (sim,) = stats.simulated
+    assert (sim.chain, sim.frames) == ("opus", opus.frames) and sim.lost > 0 and sim.late == 0
+    assert stats.sending_to is None and f"sim opus lost={sim.lost} late=0" in stats.line()
     port.close()
 
 

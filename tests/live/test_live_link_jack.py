@@ -188,8 +188,12 @@ def test_codec_and_opus_over_one_simulated_link_are_an_ab_pair(engine, rig):
         loud = np.flatnonzero(np.abs(rec) > 0.05)
         assert loud.size > RATE // 2, tap
         assert tone_share(rec[loud[0] : loud[-1]], RATE) > 0.3, tap
-    # And the aligned latency did not move with the switch
-    assert engine.snapshot().latency.chain_ms == snap.latency.chain_ms
+    # And the aligned latency did not move with the switch; both taps count their losses
+    now = engine.snapshot()
+    assert now.latency.chain_ms == snap.latency.chain_ms
+    sims = {t.chain: t for t in now.link.simulated}
+    assert set(sims) == {"codec", "opus"}
+    assert all(t.frames > 100 and t.lost > 0 for t in sims.values())
 
 
 def test_run_compares_codec_and_opus_over_a_simulated_link(jack_server):
@@ -202,4 +206,6 @@ def test_run_compares_codec_and_opus_over_a_simulated_link(jack_server):
     assert "A=simlink@codec B=simlink@opus" in done.stdout
     lines = [ln for ln in done.stdout.splitlines() if "[running]" in ln]
     assert {"tap=simlink@codec", "tap=simlink@opus"} <= {ln.split()[2] for ln in lines}, lines
-    assert "link:" not in done.stdout  # nothing sent or listened: the loss is the taps' only
+    # nothing sent or listened: the metrics line counts what the simulated link lost
+    last = lines[-1].split("link: sim ")[1]
+    assert "codec lost=" in last and "opus lost=" in last and "sent=" not in lines[-1]
