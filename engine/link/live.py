@@ -45,6 +45,8 @@ TAP_HOP = 128
 RING = SAMPLE_RATE
 #: pending datagrams held back by simulated jitter, at most (the simulator allows 10 s)
 MAX_PENDING = 1024
+#: a pause between two blocks this long (a stopped stream): the datagrams that wait are stale
+STALE_S = 1.0
 #: one end built at a time: TorchScript compiling two codecs at once fails (eager fallback)
 _BUILD_LOCK = threading.Lock()
 
@@ -188,6 +190,16 @@ class _Listener:
         self.playout = Playout(decoder)
         self.frame = decoder.frame_samples
 
+    def discard_pending(self, limit: int = 100_000) -> None:
+        """Drop what the socket holds (counted as rejected ``stale``): it would play late."""
+        for _ in range(limit):
+            try:
+                self.source.sock.recv(1)
+            except OSError:  # BlockingIOError: empty
+                return
+            self.playout.stats.datagrams += 1
+            self.playout.stats.rejected["stale"] += 1
+
     def stats(self) -> dict:
         s, b = self.playout.stats, self.playout.buffer.stats
         one_way = s.one_way_s[-1] if s.one_way_s else None
@@ -247,6 +259,7 @@ class LinkPort:
         self._done: queue.Queue = queue.Queue()
         self._error: str | None = None
         self._sims: dict = {}  # chain -> the latest simlink@ stage built (engine.link.sim_tap)
+        self._fed_at = -np.inf  # monotonic time of the last block
 
     # -- commands ------------------------------------------------------------------------------
     def apply(self, end: str, command) -> None:
@@ -326,7 +339,10 @@ class LinkPort:
         self.clock += x16.shape[0]
         listener = self._listener
         if listener is not None:
+            if now - self._fed_at > STALE_S:  # the stream was stopped: what waits is old
+                listener.discard_pending()
             listener.source.read_pending(listener.playout, time.monotonic)
+        self._fed_at = now
         while self.produced < self.clock:
             if listener is None:
                 self._write(np.zeros(self.clock - self.produced, np.float32))

@@ -99,3 +99,24 @@ def test_link_is_a_live_tap_that_feeds_the_vocoder_but_has_no_offline_form():
     assert needed_taps(["link+vocoder"]) == ("link", "link+vocoder")
     with pytest.raises(ValueError, match="only live"):
         build_stages("link")
+
+
+def test_datagrams_that_waited_while_the_engine_was_stopped_are_dropped_as_stale():
+    from engine.link.live import STALE_S
+
+    rx, tx = LinkPort(), LinkPort()
+    try:
+        rx.apply("listen", cmd.LinkListen(0, chain="opus"))
+        port = int(ready(rx).listening_on.rsplit(":", 1)[1])
+        rx.feed(np.zeros(BLOCK, np.float32))  # a stream runs ...
+        tx.apply("send", cmd.LinkSend(f"127.0.0.1:{port}", "opus"))
+        ready(tx)
+        for _ in range(10):  # ... then stops, while the peer sends 10 frames
+            tx.feed(np.zeros(320, np.float32))
+        time.sleep(STALE_S + 0.2)
+        rx.feed(np.zeros(BLOCK, np.float32))  # the next stream's first block
+        stats = rx.stats()
+    finally:
+        rx.close()
+        tx.close()
+    assert stats.datagrams_in == stats.rejected == 10 and stats.received == 0
