@@ -126,9 +126,10 @@ class _Sender:
 
     def retune(self, command) -> None:
         """New impairment settings; the stream goes on."""
-        self.lost_before += self.sim.stats.lost
         self.command = command
-        self.sim = Impairment(command.impairment(), self.frame_s)
+        if command.impairment() != self.sim.config:
+            self.lost_before += self.sim.stats.lost
+            self.sim = Impairment(command.impairment(), self.frame_s)
 
     def feed(self, x16: np.ndarray, now: float) -> None:
         pos, n, size = 0, x16.shape[0], self.frame.shape[0]
@@ -225,6 +226,15 @@ class _Listener:
         self.source.close()
 
 
+def _same(end: str, a, b) -> bool:
+    """Whether two commands of ``end`` want the same end (an impairment change is a retune)."""
+    if a is None or b is None:
+        return False
+    if end == "send":
+        return (a.to, a.chain) == (b.to, b.chain) and a.to is not None
+    return (a.port, a.bind, a.chain) == (b.port, b.bind, b.chain) and a.port is not None
+
+
 def _build_sender(command, codec_weights) -> _Sender:
     encoder = make_encoder(command.chain, codec_weights)
     sock, addr = open_socket(*parse_address(command.to))
@@ -256,6 +266,7 @@ class LinkPort:
         self._sender: _Sender | None = None
         self._listener: _Listener | None = None
         self._wanted = {"send": None, "listen": None}  # the latest command of each end
+        self._building = {"send": None, "listen": None}  # the command whose end is being built
         self._done: queue.Queue = queue.Queue()
         self._error: str | None = None
         self._sims: dict = {}  # chain -> the latest simlink@ stage built (engine.link.sim_tap)
@@ -272,21 +283,20 @@ class LinkPort:
         if end == "send":
             self.impairment = command.impairment()
         self._error = None
-        if end == "send" and self._retunable(command):
+        if end == "send" and self._sender is not None and _same(end, self._sender.command, command):
             self._sender.retune(command)
             return
         if (command.to if end == "send" else command.port) is None:
             self._replace(end, None)
             return
+        if _same(end, self._building[end], command):
+            return  # the end on its way is this one: it takes the latest settings when built
+        self._building[end] = command
         build = _build_sender if end == "send" else _build_listener
         threading.Thread(
             target=self._build, args=(end, command, build, self.codec_weights()),
             name=f"streamvox-link-{end}", daemon=True,
         ).start()  # fmt: skip
-
-    def _retunable(self, command) -> bool:
-        s = self._sender
-        return s is not None and (s.command.to, s.command.chain) == (command.to, command.chain)
 
     def _build(self, end: str, command, build, codec_weights) -> None:
         try:
@@ -303,10 +313,15 @@ class LinkPort:
                 end, command, result = self._done.get_nowait()
             except queue.Empty:
                 return
-            if command is not self._wanted[end]:
+            if self._building[end] is command:
+                self._building[end] = None
+            wanted = self._wanted[end]
+            if not _same(end, command, wanted):
                 if not isinstance(result, Exception):
                     result.close()  # superseded while it was built
                 continue
+            if end == "send" and not isinstance(result, Exception):
+                result.retune(wanted)  # the sliders may have moved meanwhile
             if isinstance(result, Exception):
                 what = "send to" if end == "send" else "listen on"
                 where = command.to if end == "send" else f"{command.bind}:{command.port}"

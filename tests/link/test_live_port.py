@@ -120,3 +120,19 @@ def test_datagrams_that_waited_while_the_engine_was_stopped_are_dropped_as_stale
         rx.close()
         tx.close()
     assert stats.datagrams_in == stats.rejected == 10 and stats.received == 0
+
+
+def test_sliders_moved_while_the_sending_end_is_built_start_no_second_build():
+    import threading
+
+    port = LinkPort()
+    try:
+        port.apply("send", cmd.LinkSend("127.0.0.1:9", "codec"))  # loads the codec: takes a while
+        port.apply("send", cmd.LinkSend("127.0.0.1:9", "codec", loss_pct=10))
+        port.apply("send", cmd.LinkSend("127.0.0.1:9", "codec", loss_pct=20, seed=3))
+        builds = [t for t in threading.enumerate() if t.name == "streamvox-link-send"]
+        assert len(builds) <= 1
+        assert ready(port).sending_to == "127.0.0.1:9"
+        assert port._sender.sim.config == cmd.LinkSend(None, loss_pct=20, seed=3).impairment()
+    finally:
+        port.close()
