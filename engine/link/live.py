@@ -21,9 +21,7 @@ the stats, never stop the stream.
 
 from __future__ import annotations
 
-import heapq
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -31,20 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.link.endpoints import LinkDecoder, LinkEncoder, make_decoder, make_encoder
-from engine.link.framing import HEADER_SIZE
-from engine.link.impairment import Impairment, ImpairmentConfig
+from engine.link.endpoints import LinkDecoder, make_decoder
+from engine.link.impairment import ImpairmentConfig
 from engine.link.playout import Playout
 from engine.link.receiver import UdpSource
-from engine.link.sender import open_socket, parse_address
+from engine.link.sender import BlockSender, build_block_sender
 from engine.stage import SAMPLE_RATE, HopStage
 
 #: the link tap's hop: 8 ms, a divisor of the vocoder's chunks (fused steps stay large)
 TAP_HOP = 128
 #: what the ring keeps of the received signal (a tap reads the newest 2 frames at most)
 RING = SAMPLE_RATE
-#: pending datagrams held back by simulated jitter, at most (the simulator allows 10 s)
-MAX_PENDING = 1024
 #: a pause between two blocks this long (a stopped stream): the datagrams that wait are stale
 STALE_S = 1.0
 #: one end built at a time: TorchScript compiling two codecs at once fails (eager fallback)
@@ -110,79 +105,6 @@ class LinkStats:
         return "link: " + " ".join(parts) if parts else ""
 
 
-class _Sender:
-    """Frames of the input -> datagrams, through the impairment simulator."""
-
-    def __init__(self, command, encoder: LinkEncoder, sock, addr) -> None:
-        self.command, self.encoder, self.sock, self.addr = command, encoder, sock, addr
-        self.frame = np.zeros(encoder.frame_samples, np.float32)
-        self.frame_s = encoder.frame_samples / SAMPLE_RATE
-        self.fill = 0
-        self.stream_id = secrets.randbits(32)
-        self.seq = self.datagrams = self.payload = self.lost_before = 0
-        self.sim = Impairment(command.impairment(), self.frame_s)
-        self.pending: list[tuple[float, int, bytes]] = []
-        self.counter = 0
-
-    def retune(self, command) -> None:
-        """New impairment settings; the stream goes on."""
-        self.command = command
-        if command.impairment() != self.sim.config:
-            self.lost_before += self.sim.stats.lost
-            self.sim = Impairment(command.impairment(), self.frame_s)
-
-    def feed(self, x16: np.ndarray, now: float) -> None:
-        pos, n, size = 0, x16.shape[0], self.frame.shape[0]
-        while pos < n:
-            take = min(size - self.fill, n - pos)
-            self.frame[self.fill : self.fill + take] = x16[pos : pos + take]
-            self.fill += take
-            pos += take
-            if self.fill == size:
-                self.fill = 0
-                self._send_frame(now - (n - pos) / SAMPLE_RATE)
-        self._flush(now)
-
-    def _send_frame(self, due: float) -> None:
-        fields = self.encoder.encode(self.frame)
-        seq = self.seq
-        data = self.encoder.format.pack(
-            self.stream_id, seq, seq * self.frame.shape[0], time.time_ns() // 1000, **fields
-        )
-        self.seq += 1
-        self.payload += len(data) - HEADER_SIZE
-        for t in self.sim.schedule(due):
-            if len(self.pending) < MAX_PENDING:
-                heapq.heappush(self.pending, (t, self.counter, data))
-                self.counter += 1
-        lost = self.sim.stats.lost_indices
-        if len(lost) > 256:  # a live stream runs for hours: keep the count, not the list
-            del lost[:]
-
-    def _flush(self, now: float) -> None:
-        while self.pending and self.pending[0][0] <= now:
-            _, _, data = heapq.heappop(self.pending)
-            try:
-                self.sock.sendto(data, self.addr)
-            except OSError:  # nobody listening (ICMP refused) or a full buffer: a lost packet
-                pass
-            self.datagrams += 1
-
-    def stats(self) -> dict:
-        seconds = self.seq * self.frame_s
-        return {
-            "sending_to": self.command.to,
-            "send_chain": self.command.chain,
-            "sent": self.seq,
-            "datagrams_out": self.datagrams,
-            "simulated_lost": self.lost_before + self.sim.stats.lost,
-            "payload_bps": 8 * self.payload / seconds if seconds else 0.0,
-        }
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class _Listener:
     """A bound socket and the playout it feeds."""
 
@@ -235,13 +157,6 @@ def _same(end: str, a, b) -> bool:
     return (a.port, a.bind, a.chain) == (b.port, b.bind, b.chain) and a.port is not None
 
 
-def _build_sender(command, codec_weights) -> _Sender:
-    encoder = make_encoder(command.chain, codec_weights)
-    sock, addr = open_socket(*parse_address(command.to))
-    sock.setblocking(False)
-    return _Sender(command, encoder, sock, addr)
-
-
 def _build_listener(command, codec_weights) -> _Listener:
     source = UdpSource(command.port, command.bind)
     try:
@@ -263,7 +178,7 @@ class LinkPort:
         self.ring = np.zeros(RING, np.float32)
         self.clock = 0  # 16 kHz samples the engine has fed (the tap's time axis)
         self.produced = 0  # samples written to the ring (>= clock)
-        self._sender: _Sender | None = None
+        self._sender: BlockSender | None = None
         self._listener: _Listener | None = None
         self._wanted = {"send": None, "listen": None}  # the latest command of each end
         self._building = {"send": None, "listen": None}  # the command whose end is being built
@@ -271,6 +186,7 @@ class LinkPort:
         self._error: str | None = None
         self._sims: dict = {}  # chain -> the latest simlink@ stage built (engine.link.sim_tap)
         self._fed_at = -np.inf  # monotonic time of the last block
+        self.step_seconds: float | None = None  # a block's encoding and decoding, if it had any
 
     # -- commands ------------------------------------------------------------------------------
     def apply(self, end: str, command) -> None:
@@ -292,7 +208,7 @@ class LinkPort:
         if _same(end, self._building[end], command):
             return  # the end on its way is this one: it takes the latest settings when built
         self._building[end] = command
-        build = _build_sender if end == "send" else _build_listener
+        build = build_block_sender if end == "send" else _build_listener
         threading.Thread(
             target=self._build, args=(end, command, build, self.codec_weights()),
             name=f"streamvox-link-{end}", daemon=True,
@@ -348,9 +264,14 @@ class LinkPort:
     # -- the engine's blocks -------------------------------------------------------------------
     def feed(self, x16: np.ndarray) -> None:
         """One block of the 16 kHz input: send it, read the socket, play up to its end."""
+        t0 = time.perf_counter()
         now = time.monotonic()
-        if self._sender is not None:
-            self._sender.feed(x16, now)
+        sender = self._sender
+        if sender is not None:
+            sent = sender.seq
+            sender.feed(x16, now)
+            if sender.seq != sent:
+                self.step_seconds = time.perf_counter() - t0
         self.clock += x16.shape[0]
         listener = self._listener
         if listener is not None:
@@ -363,6 +284,7 @@ class LinkPort:
                 self._write(np.zeros(self.clock - self.produced, np.float32))
             else:
                 self._write(listener.playout.tick(now))
+                self.step_seconds = time.perf_counter() - t0
 
     def _write(self, frame: np.ndarray) -> None:
         start = self.produced % RING

@@ -4,6 +4,7 @@ Frame ``i`` is encoded and handed to the impairment simulator at ``t0 + i *
 frame``; every copy the simulator lets through is sent at the delivery time
 it chose (a heap of pending datagrams). A sender that falls behind its
 schedule catches up without waiting and counts how far behind it was.
+:class:`BlockSender` is the same end fed block by block by the live engine.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.link.endpoints import LinkEncoder
+from engine.link.endpoints import LinkEncoder, make_encoder
 from engine.link.framing import HEADER_SIZE
 from engine.link.impairment import Impairment, ImpairmentConfig, ImpairmentStats
 from engine.stage import SAMPLE_RATE
+
+#: pending datagrams held back by simulated jitter, at most (the simulator allows 10 s)
+MAX_PENDING = 1024
 
 
 @dataclass
@@ -129,3 +133,92 @@ def send_signal(
         impairment=sim.stats,
         audio_s=frames * frame_s,
     )
+
+
+class BlockSender:
+    """The live engine's sending end: blocks of 16 kHz input in, datagrams out.
+
+    The blocks are cut into frames; each is encoded, framed, passed through
+    the impairment simulator and sent on a non-blocking socket when its
+    delivery time comes (checked at every block).
+    """
+
+    def __init__(self, command, encoder: LinkEncoder, sock: socket.socket, addr) -> None:
+        self.command, self.encoder, self.sock, self.addr = command, encoder, sock, addr
+        self.frame = np.zeros(encoder.frame_samples, np.float32)
+        self.frame_s = encoder.frame_samples / SAMPLE_RATE
+        self.fill = 0
+        self.stream_id = secrets.randbits(32)
+        self.seq = self.datagrams = self.payload = self.lost_before = 0
+        self.sim = Impairment(command.impairment(), self.frame_s)
+        self.pending: list[tuple[float, int, bytes]] = []
+        self.counter = 0
+
+    def retune(self, command) -> None:
+        """New impairment settings; the stream goes on."""
+        self.command = command
+        if command.impairment() != self.sim.config:
+            self.lost_before += self.sim.stats.lost
+            self.sim = Impairment(command.impairment(), self.frame_s)
+
+    def feed(self, x16: np.ndarray, now: float) -> None:
+        """One block at ``now`` (monotonic): its whole frames sent, what is due put on the wire."""
+        pos, n, size = 0, x16.shape[0], self.frame.shape[0]
+        while pos < n:
+            take = min(size - self.fill, n - pos)
+            self.frame[self.fill : self.fill + take] = x16[pos : pos + take]
+            self.fill += take
+            pos += take
+            if self.fill == size:
+                self.fill = 0
+                self._send_frame(now - (n - pos) / SAMPLE_RATE)
+        self._flush(now)
+
+    def _send_frame(self, due: float) -> None:
+        fields = self.encoder.encode(self.frame)
+        seq = self.seq
+        data = self.encoder.format.pack(
+            self.stream_id, seq, seq * self.frame.shape[0], time.time_ns() // 1000, **fields
+        )
+        self.seq += 1
+        self.payload += len(data) - HEADER_SIZE
+        for t in self.sim.schedule(due):
+            if len(self.pending) < MAX_PENDING:
+                heapq.heappush(self.pending, (t, self.counter, data))
+                self.counter += 1
+        lost = self.sim.stats.lost_indices
+        if len(lost) > 256:  # a live stream runs for hours: keep the count, not the list
+            del lost[:]
+
+    def _flush(self, now: float) -> None:
+        while self.pending and self.pending[0][0] <= now:
+            _, _, data = heapq.heappop(self.pending)
+            try:
+                self.sock.sendto(data, self.addr)
+            except OSError:  # nobody listening (ICMP refused) or a full buffer: a lost packet
+                pass
+            self.datagrams += 1
+
+    def stats(self) -> dict:
+        """The sending half of :class:`~engine.link.live.LinkStats`."""
+        seconds = self.seq * self.frame_s
+        return {
+            "sending_to": self.command.to,
+            "send_chain": self.command.chain,
+            "sent": self.seq,
+            "datagrams_out": self.datagrams,
+            "simulated_lost": self.lost_before + self.sim.stats.lost,
+            "payload_bps": 8 * self.payload / seconds if seconds else 0.0,
+        }
+
+    def close(self) -> None:
+        """Release the socket."""
+        self.sock.close()
+
+
+def build_block_sender(command, codec_weights) -> BlockSender:
+    """A :class:`BlockSender` for a ``LinkSend`` (loads the codec, resolves the peer)."""
+    encoder = make_encoder(command.chain, codec_weights)
+    sock, addr = open_socket(*parse_address(command.to))
+    sock.setblocking(False)
+    return BlockSender(command, encoder, sock, addr)

@@ -402,6 +402,9 @@ class Processor:
             elif node.step_seconds is not None:
                 out.append((labels[key], node.step_seconds))
                 node.step_seconds = None
+        if self.link is not None and self.link.step_seconds is not None:  # its ends' coding
+            out.append(("link", self.link.step_seconds))
+            self.link.step_seconds = None
         return out
 
     def node_labels(self) -> dict[str, str]:

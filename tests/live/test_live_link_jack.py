@@ -139,6 +139,7 @@ def test_engine_talks_to_itself_with_impairment_and_retunes_live(engine, rig):
     assert tone_share(rec, RATE) > 0.3 and np.sqrt(np.mean(rec**2)) > 0.02
     snap = wait_for(engine, lambda s: s.link.simulated_lost > 5 and s.link.lost > 5)
     sent_before = snap.link.sent
+    assert snap.timings["link"].steps > 50  # its coding is timed like a stage's
 
     # When only the impairment changes, the stream goes on (no new stream, no more losses)
     engine.send(cmd.LinkSend(f"127.0.0.1:{port}", chain="opus", loss_pct=0, seed=1))
