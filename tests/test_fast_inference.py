@@ -170,3 +170,32 @@ def test_codec_stage_fast_path_equals_the_model_path(speech):
     assert np.max(np.abs(streamed[240:] - ref[:-240])) < EXACT
     with pytest.raises(ValueError, match="expected"):
         stage.fast.hop(torch.zeros(1, 240))
+
+
+def test_fast_paths_built_in_two_threads_at_once_are_both_compiled():
+    """TorchScript compilations take turns (a live link end beside the stage builder)."""
+    import threading
+
+    codec = seeded_codec(0, CodecConfig(output_padding=True))
+    vocos = seeded_vocos(VOCOS_SIZES["default"], seed=0).fold_weight_norm()
+    built: dict[str, bool] = {}
+    start = threading.Barrier(4)
+
+    def build(name, make):
+        start.wait()
+        built[name] = make().scripted
+
+    jobs = [
+        threading.Thread(target=build, args=(f"codec{i}", lambda: FastCodec.from_model(codec)))
+        for i in range(2)
+    ] + [
+        threading.Thread(
+            target=build, args=(f"vocos{i}", lambda: FastVocos.from_generator(vocos, "fp32"))
+        )
+        for i in range(2)
+    ]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+    assert built == {"codec0": True, "codec1": True, "vocos0": True, "vocos1": True}

@@ -19,13 +19,13 @@ Output equals ``model.decode(model.encode(w))[:, -hop:]`` to float rounding
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.models.codec.model import TinyTransformerCodec
+from engine.models.torchscript import script_frozen
 
 
 def _frozen(t: torch.Tensor) -> torch.Tensor:
@@ -242,13 +242,7 @@ class FastCodec:
             core = FastCodecHop(model.eval(), keep).eval()
         scripted = False
         if script:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    frozen = torch.jit.freeze(torch.jit.script(core), preserved_attrs=_METHODS)
-                    core, scripted = frozen, True
-            except Exception as exc:  # TorchScript is deprecated: keep working without it
-                warnings.warn(f"TorchScript unavailable ({exc}); using eager mode", stacklevel=2)
+            core, scripted = script_frozen(core, _METHODS)
         return cls(core, cfg.window, keep, scripted)
 
     def hop(self, window: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,6 @@ compared with it in ``tests/test_fast_inference.py`` on real speech.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import torch
@@ -29,6 +28,7 @@ from torch import nn
 
 from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
+from engine.models.torchscript import script_frozen
 from engine.models.vocos.backbone import LAYER_NORM_EPS
 from engine.models.vocos.generator import (
     VocosConfig,
@@ -193,7 +193,7 @@ class FastVocos:
             core = FastVocosCore(generator, precision, head_precision).eval()
         scripted = False
         if script:
-            core, scripted = _script(core)
+            core, scripted = script_frozen(core, _METHODS)
         return cls(core, generator.config, precision, scripted)
 
     def new_state(self, batch_size: int = 1, lookahead: bool = False) -> VocosStreamState:
@@ -281,15 +281,3 @@ def default_head_precision(precision: str) -> str:
     if precision != "int8":
         return precision
     return "fp16" if "fp16" in available_precisions() else "fp32"
-
-
-def _script(core: nn.Module) -> tuple[nn.Module, bool]:
-    """TorchScript + freeze, or ``core`` unchanged where TorchScript is unavailable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            frozen = torch.jit.freeze(torch.jit.script(core), preserved_attrs=_METHODS)
-            return frozen, True
-    except Exception as exc:  # TorchScript is deprecated: keep working without it
-        warnings.warn(f"TorchScript unavailable ({exc}); using eager mode", stacklevel=3)
-        return core, False
