@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         )
         self.lab = LabController(self.lab_view, settings, self._live_running, parent=self)
         self.link = LinkController(
-            self.link_panel, client, self.live.select_tap, self.live.assign, self
+            self.link_panel, client, self.live.select_tap, self.live.assign, settings, self
         )
         self.meters.snapshot_seen.connect(self._on_snapshot)
         self.view.chain.models_requested.connect(self.open_models)

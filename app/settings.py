@@ -61,6 +61,8 @@ AB_TAPS = (
     "codec+pghi@512/128",
 )
 SLOTS = ("A", "B")
+#: What the Link tab sends and receives (engine.link.endpoints.SEND_CHAINS).
+LINK_CHAINS = ("codec", "opus")
 CHUNK_RANGE = (MIN_CHUNK, MAX_CHUNK)
 #: Largest fixed safety margin offered (ms).
 MAX_MARGIN_MS = 200.0
@@ -113,6 +115,11 @@ class Settings:
     input_gain_db: float = 0.0
     output_gain_db: float = 0.0
     muted: bool = False
+    #: The Link tab's ends: the peer sent to, the port and address listened on, the chain.
+    link_peer: str = "127.0.0.1:5004"
+    link_port: int = 5004
+    link_bind: str = "127.0.0.1"
+    link_chain: str = "codec"
     #: ``QMainWindow.saveGeometry()`` / ``saveState()`` as hex text.
     window_geometry: str = ""
     window_state: str = ""
@@ -173,6 +180,8 @@ _VALID: dict[str, Callable[[Any], bool]] = {
     "output_gain_db": _gain_ok,
     "latency": _latency_ok,
     "safety_margin_ms": lambda v: 0.0 <= v <= MAX_MARGIN_MS,
+    "link_port": lambda v: 0 <= v <= 65535,
+    "link_chain": lambda v: v in LINK_CHAINS,
 }
 
 

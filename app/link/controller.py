@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject
 
 from app.engine_client import EngineClient
 from app.link.panel import LinkPanel
+from app.settings_store import SettingsStore
 from engine.live.snapshot import Snapshot
 
 
@@ -25,11 +26,13 @@ class LinkController(QObject):
         client: EngineClient,
         select_tap: Callable[[str], None],
         assign_tap: Callable[[str, str], None],
+        settings: SettingsStore,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.panel, self.client = panel, client
+        self.panel, self.client, self.settings = panel, client, settings
         self._error: str | None = None
+        self._restore()
         panel.send_toggled.connect(self._send)
         panel.listen_toggled.connect(self._listen)
         panel.impairment_changed.connect(self._retune)
@@ -39,9 +42,28 @@ class LinkController(QObject):
         panel.compare_requested.connect(self._compare)
         self._assign = assign_tap
 
+    def _restore(self) -> None:
+        """The ends as last set (the toggles start off: nothing is sent unasked)."""
+        s, p = self.settings.value, self.panel
+        p.peer.setText(s.link_peer)
+        p.listen_port.setValue(s.link_port)
+        p.bind.setText(s.link_bind)
+        p.chain.setCurrentText(s.link_chain)
+
+    def _remember(self) -> None:
+        p = self.panel
+        self.settings.update(
+            link_peer=p.peer.text().strip(),
+            link_port=p.listen_port.value(),
+            link_bind=p.bind.text().strip() or "127.0.0.1",
+            link_chain=p.chain.currentText(),
+        )
+
     def _send(self, on: bool) -> None:
         p = self.panel
         peer = p.peer.text().strip() if on else None
+        if on:
+            self._remember()
         try:
             self.client.link_send(peer, p.chain.currentText(), **p.impairment())
         except ValueError as exc:  # a peer that is not HOST:PORT
@@ -51,6 +73,8 @@ class LinkController(QObject):
     def _listen(self, on: bool) -> None:
         p = self.panel
         port = p.listen_port.value() if on else None
+        if on:
+            self._remember()
         self.client.link_listen(port, p.bind.text().strip() or "127.0.0.1", p.chain.currentText())
 
     def _retune(self) -> None:
@@ -65,6 +89,7 @@ class LinkController(QObject):
 
     def _chain_changed(self, _chain: str) -> None:
         """A new chain restarts each end that runs."""
+        self.settings.update(link_chain=self.panel.chain.currentText())
         self._retune()
         if self.panel.listen.isChecked():
             self._listen(True)

@@ -175,3 +175,30 @@ def test_the_panel_sets_up_codec_against_opus_over_one_simulated_link(
     qtbot.waitUntil(lambda: panel.shown is not None and len(panel.shown.simulated) == 2)
     text = panel.values["simulated link"].text()
     assert text.startswith("codec lost=") and ", opus lost=" in text
+
+
+def test_the_link_ends_are_remembered_for_the_next_start(qtbot, window, client):
+    # Given a peer, a listen port and address and a chain set in the Link tab, and used
+    panel = window.link_panel
+    panel.peer.setText("192.0.2.7:6001")
+    panel.listen_port.setValue(6002)
+    panel.bind.setText("127.0.0.1")
+    panel.chain.setCurrentText("opus")
+    click(qtbot, panel.listen)
+    wait_engine(client, lambda s: s.link is not None and s.link.listening_on, 60)
+    click(qtbot, panel.listen)  # off again
+    window.settings.flush()
+    # When the app starts again on the same settings file
+    from app.main_window import MainWindow
+    from app.settings_store import SettingsStore
+
+    again = MainWindow(client, SettingsStore(window.settings.path))
+    qtbot.addWidget(again)
+    # Then its Link tab shows the same ends, with nothing started
+    p = again.link_panel
+    assert (p.peer.text(), p.listen_port.value(), p.chain.currentText()) == (
+        "192.0.2.7:6001",
+        6002,
+        "opus",
+    )
+    assert not p.listen.isChecked() and not p.send.isChecked()
