@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.link_panel, "Lin&k")
         self.tabs.addTab(self.lab_view, "La&b")
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.view.ab.bind_shortcuts(self)  # on the window: they act from every live tab
         self.setCentralWidget(self.tabs)
         self.models_dialog: ModelsDialog | None = None
         self.loopback_dialog: LoopbackDialog | None = None
@@ -116,8 +117,8 @@ class MainWindow(QMainWindow):
         return self.session.state in ("running", "starting")
 
     def _tab_changed(self, index: int) -> None:
-        """The live A/B keys (1-4, Space) act while the live or token view is shown."""
-        live = self.tabs.widget(index) in (self.view, self.token_view)
+        """The live A/B keys (1-4, Space) act while the live, token or link view is shown."""
+        live = self.tabs.widget(index) in (self.view, self.token_view, self.link_panel)
         for shortcut in self.view.ab.shortcuts:
             shortcut.setEnabled(live)
 

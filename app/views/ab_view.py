@@ -124,7 +124,7 @@ class ABView(QGroupBox):
         grid.addWidget(self.level_match, 2, 3, Qt.AlignmentFlag.AlignRight)
         self.group.idClicked.connect(lambda i: self.tap_selected.emit(TAPS[i]))
         self.level_match.toggled.connect(self.level_match_toggled)
-        self.shortcuts = self._make_shortcuts()
+        self.shortcuts = self._make_shortcuts(self)
 
     def _make_combo(self, slot: str) -> QComboBox:
         combo = QComboBox()
@@ -139,15 +139,26 @@ class ABView(QGroupBox):
         )
         return combo
 
-    def _make_shortcuts(self) -> list[QShortcut]:
+    def bind_shortcuts(self, host: QWidget) -> None:
+        """Put the keys on ``host`` (the main window).
+
+        A hidden widget's keys never fire, and the A/B keys must act while
+        other tabs (Tokens, Link) show the live stream too.
+        """
+        for shortcut in self.shortcuts:
+            shortcut.setEnabled(False)
+            shortcut.deleteLater()
+        self.shortcuts = self._make_shortcuts(host)
+
+    def _make_shortcuts(self, host: QWidget) -> list[QShortcut]:
         """Window-wide keys; text fields keep their own digits and Space."""
         made = []
         for i, tap in enumerate(TAPS):
-            sc = QShortcut(QKeySequence(str(i + 1)), self)
+            sc = QShortcut(QKeySequence(str(i + 1)), host)
             sc.setContext(Qt.ShortcutContext.WindowShortcut)
             sc.activated.connect(lambda t=tap: self.tap_selected.emit(t))
             made.append(sc)
-        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        space = QShortcut(QKeySequence(Qt.Key.Key_Space), host)
         space.setContext(Qt.ShortcutContext.WindowShortcut)
         space.activated.connect(self.toggle_requested)
         made.append(space)

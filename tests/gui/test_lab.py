@@ -310,3 +310,27 @@ def test_the_lab_ticks_opus_at_6_to_18_7_kbps_beside_the_codec_by_default(qtbot)
     opus = [c for c in ticked if c.startswith("opus")]
     assert opus == ["opus@6", "opus@9.3", "opus@12", "opus@18.7"]
     assert view.chain_boxes["opus@18.7"].text() == "Opus 18.7 kbps"
+
+
+@pytest.mark.parametrize("tab", ["token_view", "link_panel"])
+def test_the_live_ab_keys_act_from_the_other_live_tabs(qtbot, window, tab):
+    """Keys 1-4 and Space reach the A/B control while the Tokens or Link tab is shown."""
+    window.tabs.setCurrentWidget(getattr(window, tab))
+    window.activateWindow()
+    window.tabs.currentWidget().setFocus()
+    with qtbot.waitSignal(window.view.ab.tap_selected, timeout=3000) as chosen:
+        qtbot.keyClick(window.tabs.currentWidget(), Qt.Key.Key_2)
+    assert chosen.args == ["codec"]
+    with qtbot.waitSignal(window.view.ab.toggle_requested, timeout=3000):
+        qtbot.keyClick(window.tabs.currentWidget(), Qt.Key.Key_Space)
+
+
+def test_digits_typed_into_the_link_fields_stay_text(qtbot, window):
+    window.tabs.setCurrentWidget(window.link_panel)
+    field = window.link_panel.peer
+    field.clear()
+    field.setFocus()
+    chosen = []
+    window.view.ab.tap_selected.connect(chosen.append)
+    qtbot.keyClicks(field, "10.0.0.2:5004")
+    assert field.text() == "10.0.0.2:5004" and chosen == []
