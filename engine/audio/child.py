@@ -7,15 +7,25 @@ working folder (:func:`child_env`). A process that must not outlive its
 parent (a private JACK server, the probe client) starts with
 :func:`die_with_parent`. :class:`ChildProcess` is the handle the long-lived
 ones share: pipes, the last lines of stderr, why it died, a kill that never
-hangs; each keeps its own message protocol on top.
+hangs; each keeps its own message protocol on top, in JSON lines that the
+child writes with :func:`emit_line`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
+
+
+def emit_line(fields: dict[str, Any]) -> None:
+    """In a child: one JSON line to the parent on stdout (only one thread writes)."""
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
 
 
 def child_env() -> dict[str, str]:

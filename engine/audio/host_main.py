@@ -13,21 +13,20 @@ abort, and the engine must never wait on that.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
 import time
 
 from engine.audio import shm
+from engine.audio.child import emit_line
 from engine.audio.errors import AudioError
 from engine.audio.stream import DeviceStream, StreamSpec
 
 
 def emit(event: str, **fields) -> None:
     """Send one event line to the engine."""
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+    emit_line({"event": event, **fields})
 
 
 def _waker(fd: int | None):

@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 
+from engine.audio.child import emit_line
 from engine.audio.errors import AudioError, StreamError
 from engine.lab.player_mixer import ABMixer, source_index
 from engine.lab.player_protocol import CALLBACKS, POS, WANT, ControlBlock
@@ -40,8 +41,7 @@ LOST = "the audio stream stopped: output device disconnected or audio server gon
 
 def emit(**fields) -> None:
     """One line to the GUI side (only the main thread writes)."""
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
+    emit_line(fields)
 
 
 class PlayerChild:
