@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 
 from engine.audiofile import check_writable, write_audio
-from engine.commands.errors import USER_ERRORS
+from engine.commands.errors import reporting_errors
 from engine.stage import SAMPLE_RATE
 
 
@@ -29,15 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Execute the command; returns the process exit code."""
-    try:
-        return _run(args)
-    except USER_ERRORS as exc:
-        print(f"streamvox decode: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -60,3 +50,6 @@ def _run(args: argparse.Namespace) -> int:
     if clipped:
         print(f"streamvox decode: warning: {clipped} output samples clipped to [-1, 1]")
     return 0
+
+
+run = reporting_errors("decode", _run)

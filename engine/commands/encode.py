@@ -10,7 +10,7 @@ import torch
 
 from engine.audiofile import check_writable, read_mono_16k
 from engine.chain import CODEC_STREAMS
-from engine.commands.errors import USER_ERRORS
+from engine.commands.errors import reporting_errors
 from engine.stage import SAMPLE_RATE
 
 
@@ -39,15 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Execute the command; returns the process exit code."""
-    try:
-        return _run(args)
-    except USER_ERRORS as exc:
-        print(f"streamvox encode: error: {exc}", file=sys.stderr)
-        return 2
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -79,3 +70,6 @@ def _run(args: argparse.Namespace) -> int:
           f"{8 * size / seconds / 1000:.2f} kbit/s over the audio")  # fmt: skip
     print(f"wrote:            {args.output}")
     return 0
+
+
+run = reporting_errors("encode", _run)

@@ -19,7 +19,7 @@ from engine.chain import (
     Chain,
     build_stages,
 )
-from engine.commands.errors import USER_ERRORS
+from engine.commands.errors import reporting_errors
 from engine.output_paths import check_distinct
 from engine.stage import MAX_CHUNK, MIN_CHUNK, SAMPLE_RATE, check_chunk
 
@@ -77,15 +77,6 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(total=total, unit="smp", unit_scale=True, file=sys.stderr, desc="processing")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Execute the command; returns the process exit code."""
-    try:
-        return _run(args)
-    except USER_ERRORS as exc:
-        print(f"streamvox process: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.block <= 0:
         raise ValueError(f"--block must be positive, got {args.block}")
@@ -135,3 +126,6 @@ def _report(args, duration: float, elapsed: float, latency: int, clipped: int) -
     print(f"wrote:            {args.output}")
     if clipped:
         print(f"streamvox process: warning: {clipped} output samples clipped to [-1, 1]")
+
+
+run = reporting_errors("process", _run)
