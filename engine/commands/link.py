@@ -18,6 +18,19 @@ from engine.commands.errors import USER_ERRORS
 from engine.stage import SAMPLE_RATE
 
 
+def add_impairment_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The impairment simulator's options, shared by ``link send`` and ``run``."""
+    p.add_argument("--loss", type=float, default=0.0, metavar="PCT",
+                   help="simulated packet loss on the way out, %%")  # fmt: skip
+    p.add_argument("--burst", type=float, default=1.0, metavar="N",
+                   help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
+    p.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
+                   help="extra delay of each packet, uniform in 0..J ms")  # fmt: skip
+    p.add_argument("--reorder", type=float, default=0.0, metavar="PCT",
+                   help="packets held back 1-3 frames, %%")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="impairment seed")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``link`` subcommand and its ``receive`` and ``send`` commands."""
     p = sub.add_parser(
@@ -164,16 +177,9 @@ def _register_send(link: argparse._SubParsersAction) -> None:
     s.add_argument("--to", default=None, metavar="HOST:PORT", help="the receiver (UDP)")
     s.add_argument("--chain", default="codec", choices=SEND_CHAINS)
     _add_codec_options(s)
-    s.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="packets lost, %%")
-    s.add_argument("--burst", type=float, default=1.0, metavar="N",
-                   help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
-    s.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
-                   help="extra delay of each packet, uniform in 0..J ms")  # fmt: skip
-    s.add_argument("--reorder", type=float, default=0.0, metavar="PCT",
-                   help="packets held back 1-3 frames, %%")  # fmt: skip
+    add_impairment_options(s)
     s.add_argument("--duplicate", type=float, default=0.0, metavar="PCT",
                    help="packets sent twice, %%")  # fmt: skip
-    s.add_argument("--seed", type=int, default=0, metavar="N")
     s.add_argument("--stream-id", type=int, default=None, metavar="N",
                    help="the stream id (default random)")  # fmt: skip
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

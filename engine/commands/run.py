@@ -9,6 +9,7 @@ import sys
 import time
 
 from engine.chain import DEFAULT_CHUNK, SYNTAX
+from engine.commands.link import add_impairment_options
 from engine.stage import MAX_CHUNK, MIN_CHUNK
 
 
@@ -82,15 +83,7 @@ def _register_link(p: argparse.ArgumentParser) -> None:
                    help="the address --link-listen binds (default 127.0.0.1)")  # fmt: skip
     g.add_argument("--link-chain", default="codec", choices=("codec", "opus"),
                    help="what the link carries, both ways (default codec)")  # fmt: skip
-    g.add_argument("--loss", type=float, default=0.0, metavar="PCT",
-                   help="simulated packet loss on the way out, %%")  # fmt: skip
-    g.add_argument("--burst", type=float, default=1.0, metavar="N",
-                   help="mean loss burst in packets (two-state model above 1)")  # fmt: skip
-    g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
-                   help="extra delay of each packet, uniform in 0..J ms")  # fmt: skip
-    g.add_argument("--reorder", type=float, default=0.0, metavar="PCT",
-                   help="packets held back 1-3 frames, %%")  # fmt: skip
-    g.add_argument("--seed", type=int, default=0, metavar="N", help="impairment seed")
+    add_impairment_options(g)
 
 
 def _link_commands(args: argparse.Namespace) -> list:
