@@ -18,8 +18,21 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+
+def pipe_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """A child's pipe line by line, until it ends or another thread closes it.
+
+    A handle's ``stop``/``kill`` closes the pipes while the reader thread may
+    be blocked in a read; that read then raises instead of ending cleanly.
+    """
+    try:
+        yield from stream
+    except (ValueError, OSError):  # closed under the reader: the child is gone
+        return
 
 
 def emit_line(fields: dict[str, Any]) -> None:
@@ -115,7 +128,7 @@ class ChildProcess:
             pass
 
     def _read_stderr(self) -> None:
-        for raw in self.proc.stderr:
+        for raw in pipe_lines(self.proc.stderr):
             line = raw.decode(errors="replace").strip()
             if line:
                 self.stderr_lines.append(line)

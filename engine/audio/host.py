@@ -18,7 +18,7 @@ import threading
 import time
 
 from engine.audio import shm
-from engine.audio.child import ChildProcess
+from engine.audio.child import ChildProcess, pipe_lines
 from engine.audio.errors import StreamError
 from engine.audio.stream import StreamInfo, StreamSpec
 
@@ -138,7 +138,7 @@ class AudioHost:
                 return event
 
     def _read_events(self) -> None:
-        for line in self._child.proc.stdout:
+        for line in pipe_lines(self._child.proc.stdout):
             try:
                 self._events.put(json.loads(line))
             except ValueError:

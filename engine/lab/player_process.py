@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.audio.child import ChildProcess
+from engine.audio.child import ChildProcess, pipe_lines
 from engine.audio.errors import AudioError, DeviceError, StreamError
 from engine.lab.player_protocol import CALLBACKS, ControlBlock, child_command
 
@@ -142,7 +142,7 @@ class PlayerProcess:
 
     # -- reader threads ----------------------------------------------------------------------
     def _read_stdout(self) -> None:
-        for line in self.proc.stdout:
+        for line in pipe_lines(self.proc.stdout):
             try:
                 msg = json.loads(line)
             except ValueError:
