@@ -123,6 +123,22 @@ def _stage_name(name: str, text: str) -> str:
     raise ValueError(f"unknown chain '{text}' (stage '{name}'); expected {SYNTAX}")
 
 
+def model_variant(name: str) -> tuple[str, dict] | None:
+    """Which of our models a stage name runs, and with what: None for any other stage.
+
+    ``'codec'`` -> ``('codec', {'stream': None})`` (the weights' own mode),
+    ``'codec@oas'`` -> ``('codec', {'stream': 'oas'})``, ``'vocoder@lookahead'``
+    -> ``('vocoder', {'lookahead': True})``: the keyword arguments of
+    :func:`model_stage`, the one reading of these names for every front end.
+    """
+    base, _, variant = name.partition("@")
+    if base == "codec" and variant in ("", *CODEC_STREAMS):
+        return "codec", {"stream": variant or None}
+    if name in ("vocoder", VOCODER_LOOKAHEAD):
+        return "vocoder", {"lookahead": name == VOCODER_LOOKAHEAD}
+    return None
+
+
 def chain_name(stages: Sequence[str]) -> str:
     """Canonical name of a stage sequence: ``'dry'``, ``'codec+vocoder'``, ``'opus@12/20ms'``."""
     return "+".join(stages) if stages else "dry"
@@ -214,16 +230,16 @@ def build_stages(
     for name in parse_chain(chain):
         if name == LINK_STAGE or name in SIM_LINK_STAGES:
             raise ValueError(f"the '{name}' tap plays only live (streamvox run, the app)")
-        if name == "codec" or name.startswith("codec@"):
-            stream = name.partition("@")[2] or None  # None: the mode the weights were trained for
-            codec = load_codec_model(codec_weights)
-            stages.append(model_stage("codec", codec, chunk, precision, stream))
-        elif is_reference(name):
+        ours = model_variant(name)
+        if ours is None:
             stages.append(build_reference(name))
-        else:
-            vocoder = load_vocoder_model(vocoder_weights)
-            ahead = name == VOCODER_LOOKAHEAD
-            stages.append(model_stage("vocoder", vocoder, chunk, precision, lookahead=ahead))
+            continue
+        kind, options = ours
+        model = (
+            load_codec_model(codec_weights) if kind == "codec"
+            else load_vocoder_model(vocoder_weights)
+        )  # fmt: skip
+        stages.append(model_stage(kind, model, chunk, precision, **options))
     return fuse_series(stages)
 
 

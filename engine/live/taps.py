@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.chain import chain_name, fuse_series, parse_chain
+from engine.chain import chain_name, fuse_series, model_variant, parse_chain
 from engine.classic.reference_stages import build_reference, is_reference
 from engine.stage import SAMPLE_RATE, HopStage, check_chunk
 
@@ -90,8 +90,8 @@ def stage_kind(stage: str) -> str:
     Our models' variants (``codec@oas``, ``vocoder@lookahead``) are the codec
     and the vocoder; any other stage (reference codecs, ``pghi``, links) is its own.
     """
-    base = stage.partition("@")[0]
-    return base if base in STAGE_KINDS else stage
+    ours = model_variant(stage)
+    return ours[0] if ours is not None else stage
 
 
 def needed_taps(taps: Iterable[str]) -> tuple[str, ...]:
@@ -248,14 +248,13 @@ class ModelStageFactory:
         """
         from engine import chain
 
-        base, _, variant = kind.partition("@")
-        if base == "codec" and variant in ("", *chain.CODEC_STREAMS):
+        ours = chain.model_variant(kind)
+        if ours is not None and ours[0] == "codec":
             if self._codec is None:
                 self._codec = chain.load_codec_model(self.codec_weights)
-            return chain.model_stage("codec", self._codec, chunk, stream=variant or None)
-        if kind in ("vocoder", chain.VOCODER_LOOKAHEAD):
+            return chain.model_stage("codec", self._codec, chunk, **ours[1])
+        if ours is not None:
             if self._vocoder is None:
                 self._vocoder = chain.load_vocoder_model(self.vocoder_weights)
-            ahead = kind == chain.VOCODER_LOOKAHEAD
-            return chain.model_stage("vocoder", self._vocoder, chunk, lookahead=ahead)
+            return chain.model_stage("vocoder", self._vocoder, chunk, **ours[1])
         raise ValueError(f"unknown stage kind '{kind}'; choose one of {STAGE_KINDS}")
