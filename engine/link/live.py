@@ -178,6 +178,7 @@ class LinkPort:
         self.ring = np.zeros(RING, np.float32)
         self.clock = 0  # 16 kHz samples the engine has fed (the tap's time axis)
         self.produced = 0  # samples written to the ring (>= clock)
+        self._data_end = -RING  # where the last received frame ends: the ring is all zeros
         self._sender: BlockSender | None = None
         self._listener: _Listener | None = None
         self._wanted = {"send": None, "listen": None}  # the latest command of each end
@@ -279,12 +280,16 @@ class LinkPort:
                 listener.discard_pending()
             listener.source.read_pending(listener.playout, time.monotonic)
         self._fed_at = now
+        if listener is None:  # silence: written in place, and only until the ring is all zeros
+            if self.produced < self.clock:
+                if self.produced - self._data_end < RING:
+                    self._silence(self.clock - self.produced)
+                else:
+                    self.produced = self.clock
+            return
         while self.produced < self.clock:
-            if listener is None:
-                self._write(np.zeros(self.clock - self.produced, np.float32))
-            else:
-                self._write(listener.playout.tick(now))
-                self.step_seconds = time.perf_counter() - t0
+            self._write(listener.playout.tick(now))
+            self.step_seconds = time.perf_counter() - t0
 
     def _write(self, frame: np.ndarray) -> None:
         start = self.produced % RING
@@ -292,6 +297,14 @@ class LinkPort:
         self.ring[start : start + first] = frame[:first]
         self.ring[: frame.shape[0] - first] = frame[first:]
         self.produced += frame.shape[0]
+        self._data_end = self.produced
+
+    def _silence(self, n: int) -> None:
+        start = self.produced % RING
+        first = min(n, RING - start)
+        self.ring[start : start + first] = 0.0
+        self.ring[: min(n, RING) - first] = 0.0
+        self.produced += n
 
     def read(self, start: int, n: int) -> np.ndarray:
         """Ring samples ``start .. start + n`` of the tap's time axis (zeros if not held)."""
