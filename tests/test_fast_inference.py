@@ -146,8 +146,13 @@ def test_vocos_stage_fast_path_keeps_the_stream_offline_identity(vocos, speech, 
 
 @pytest.mark.parametrize(
     "config",
-    [CodecConfig(), CodecConfig(output_padding=True), CodecConfig(enc_base=8)],
-    ids=["seed", "output-padding", "old-8ch"],
+    [
+        CodecConfig(),
+        CodecConfig(output_padding=True),
+        CodecConfig(enc_base=8),
+        CodecConfig(output_padding=True, decoder_widths=(96, 64, 48, 32)),
+    ],
+    ids=["seed", "output-padding", "old-8ch", "wide-decoder"],
 )
 @pytest.mark.parametrize("script", [True, False])
 def test_fast_codec_hop_equals_the_model(speech, config, script):

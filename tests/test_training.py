@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from engine.models.codec.model import CodecConfig
 from engine.training.augment import NO_AUGMENT, AugmentConfig, Augmenter, speed_perturb
 from engine.training.common import load_config
 from engine.training.data import (
@@ -403,6 +404,56 @@ def test_codec_init_weights_keeps_the_trained_codebooks(corpus, tmp_path):
     cfg["model"] = {**cfg["model"], "ffn_dim": 48}
     with pytest.raises(ValueError, match="does not fit"):
         CodecTrainer(cfg, tmp_path / "bad")
+
+
+def test_a_time_schedule_anneals_over_training_minutes(corpus, tmp_path):
+    cfg = {**_codec_cfg(*corpus), "steps": 1000, "schedule_minutes": 10}
+    trainer = CodecTrainer(cfg, tmp_path / "timed")
+    trainer.step, trainer.wall_s = 7, 300.0  # half the minutes, whatever the step
+    assert trainer.schedule_step() == 500
+    trainer.wall_s = 1e6
+    assert trainer.schedule_step() == 1000
+    trainer.cfg["schedule_minutes"] = 0
+    assert trainer.schedule_step() == 7
+
+
+def test_widening_the_decoder_keeps_what_the_codec_computes():
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.training.widen import widen_decoder
+
+    narrow = seeded_codec(seed=3, config=CodecConfig(output_padding=True)).eval()
+    wide = widen_decoder(narrow, (96, 64, 48, 32), seed=1).eval()
+    assert wide.config.decoder_channels == (96, 64, 48, 32)
+    assert wide.decoder_tconvs[3].weight.shape == (48, 32, 3)
+    x = torch.randn(4, 480, generator=torch.Generator().manual_seed(0)) * 0.2
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x).audio, narrow(x).audio, rtol=0, atol=1e-5)
+    copies = wide.decoder_tconvs[0].weight[:, 64:]  # new channels copy old ones...
+    assert any(torch.equal(copies[:, 0], wide.decoder_tconvs[0].weight[:, j]) for j in range(64))
+    split = wide.decoder_tconvs[1].weight  # ...and the next layer splits them unequally
+    assert not torch.allclose(split[:64], split[:64].mean(0, keepdim=True).expand_as(split[:64]))
+    with pytest.raises(ValueError, match="can only widen"):
+        widen_decoder(narrow, (32, 32, 16, 16))
+
+
+def test_codec_trainer_widens_a_narrower_trained_codec(corpus, tmp_path):
+    from engine.models.codec.checkpoint import load_codec
+
+    path = _tiny_codec_file(corpus, tmp_path)
+    trained = load_codec(path).eval()
+    cfg = _codec_cfg(*corpus)
+    cfg["init_weights"] = str(path)
+    cfg["model"] = {**cfg["model"], "decoder_widths": [96, 64, 32, 32]}
+    trainer = CodecTrainer(cfg, tmp_path / "wide")
+    model = trainer.model.eval()
+    assert model.config.decoder_channels == (96, 64, 32, 32)
+    x = torch.randn(2, 480, generator=torch.Generator().manual_seed(1)) * 0.2
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).audio, trained(x).audio, rtol=0, atol=1e-5)
+    trainer.run(steps=1)
+    back = load_codec(trainer.export(tmp_path / "wide.safetensors", source="last.pt"))
+    assert back.config.decoder_channels == (96, 64, 32, 32)
+    assert back.config.to_dict()["decoder_widths"] == [96, 64, 32, 32]
 
 
 def test_vocos_partial_init_moves_the_backbone_to_another_frame_size(corpus, tmp_path):

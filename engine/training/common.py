@@ -231,10 +231,22 @@ class Trainer(ABC):
     def set_lr(self) -> float:
         """Apply the schedule for the current step; returns the learning rate."""
         c = self.cfg
-        lr = lr_at(self.step, c["lr"], c["warmup"], c["steps"])
+        lr = lr_at(self.schedule_step(), c["lr"], c["warmup"], c["steps"])
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
+
+    def schedule_step(self) -> int:
+        """Where the learning-rate schedule stands: the step, or the share of training time.
+
+        With ``schedule_minutes`` the schedule runs over that much training
+        time (its ``steps`` then only scales warm-up and decay), so arms of an
+        equal-CPU-time experiment whose steps cost differently all anneal.
+        """
+        minutes = self.cfg.get("schedule_minutes")
+        if not minutes:
+            return self.step
+        return int(self.cfg["steps"] * min(1.0, self.wall_s / (60.0 * minutes)))
 
     def run_validation(self) -> dict[str, float]:
         """Validate, keep ``best.pt`` when the loss improved; returns the metrics."""

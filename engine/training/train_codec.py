@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_segments": 16,
     "hops_per_segment": 16,
     "steps": 60000,
+    "schedule_minutes": 0,  # > 0: the lr schedule runs over this much training time
     "lr": 1e-3,
     "warmup": 500,
     "weight_decay": 0.0,
@@ -149,13 +150,15 @@ class CodecTrainer(Trainer):
     def _init_weights(self, path: str | Path) -> None:
         """Start from a trained codec: its weights, and its codebooks as EMA state."""
         from engine.models.codec.checkpoint import load_codec
+        from engine.training.widen import widen_decoder
 
         trained = load_codec(path)
-        ours = {**self.model_config.to_dict(), "stream": trained.config.stream}
+        mine = self.model_config
+        if trained.config.decoder_channels != mine.decoder_channels:
+            trained = widen_decoder(trained, mine.decoder_channels, self.cfg["seed"])
+        ours = {**mine.to_dict(), "stream": trained.config.stream}
         if trained.config.to_dict() != ours:  # a codec may be retrained for another stream mode
-            raise ValueError(
-                f"{path}: codec config {trained.config} does not fit {self.model_config}"
-            )
+            raise ValueError(f"{path}: codec config {trained.config} does not fit {mine}")
         self.model.load_state_dict(trained.state_dict())
         c = self.cfg
         frames = self.model_config.frames_sent_per_hop  # latent frames quantised per window

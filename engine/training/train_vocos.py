@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "skip_frames": 4,
     "target_delay": 704,
     "steps": 40000,
+    "schedule_minutes": 0,  # > 0: the lr schedule runs over this much training time
     "lr": 5e-4,
     "warmup": 500,
     "weight_decay": 0.0,

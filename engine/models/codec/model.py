@@ -54,6 +54,7 @@ MAX_SIZES = {
     "hop": 48000,
     "stride": 16,
     "strides": 8,
+    "decoder_width": 4096,
 }
 
 
@@ -66,6 +67,10 @@ class CodecConfig:
     ``output_padding=False`` reproduces the seed decoder (457 samples from 20
     frames, zero-padded to 480); ``True`` gives exactly ``frames * 24``.
     ``dropout`` only matters in training (the seed used 0.1).
+    ``decoder_widths`` sets the transposed convs' output channels; empty
+    means the seed's (the encoder's widths mirrored, then 16). Wider is a
+    codec of ours (same layers and key names, larger shapes), recorded in
+    its weights like every other field.
 
     ``stream`` is how the weights were trained to be streamed (see
     :mod:`engine.models.codec.stage`): ``"oas"`` (the seed's overlap-save,
@@ -89,9 +94,12 @@ class CodecConfig:
     output_padding: bool = False
     dropout: float = 0.1
     stream: str = "oas"
+    decoder_widths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strides", tuple(self.strides))
+        object.__setattr__(self, "decoder_widths", tuple(self.decoder_widths))
+        self._check_decoder_widths()
         for name in ("enc_base", "latent_dim", "kernel", "n_codebooks", "codebook_size"):
             _check_positive_int(name, getattr(self, name))
         for name in ("d_model", "n_heads", "ffn_dim", "window", "hop"):
@@ -102,7 +110,7 @@ class CodecConfig:
             raise ValueError(f"strides must hold 1 to {MAX_SIZES['strides']} strides")
         for s in self.strides:
             _check_positive_int("strides[i]", s, MAX_SIZES["stride"])
-        for name in sorted(MAX_SIZES.keys() - {"stride", "strides"}):
+        for name in sorted(MAX_SIZES.keys() - {"stride", "strides", "decoder_width"}):
             _check_at_most(name, getattr(self, name), MAX_SIZES[name])
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd, got {self.kernel}")
@@ -124,6 +132,15 @@ class CodecConfig:
             raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def _check_decoder_widths(self) -> None:
+        widths = self.decoder_widths
+        if widths and len(widths) != len(self.strides):
+            raise ValueError(
+                f"decoder_widths needs one width per stride ({len(self.strides)}), got {widths}"
+            )
+        for w in widths:
+            _check_positive_int("decoder_widths[i]", w, MAX_SIZES["decoder_width"])
 
     @property
     def downsample(self) -> int:
@@ -160,12 +177,18 @@ class CodecConfig:
     @property
     def decoder_channels(self) -> tuple[int, ...]:
         """Output channels of each transposed conv, e.g. (64, 32, 16, 16)."""
+        if self.decoder_widths:
+            return self.decoder_widths
         return tuple(reversed(self.encoder_channels[:-1])) + (DECODER_OUT_CHANNELS,)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (strides as a list)."""
         d = dataclasses.asdict(self)
         d["strides"] = list(self.strides)
+        if self.decoder_widths:
+            d["decoder_widths"] = list(self.decoder_widths)
+        else:  # the seed's widths: files read exactly as before the field existed
+            del d["decoder_widths"]
         return d
 
     @classmethod
@@ -182,6 +205,11 @@ class CodecConfig:
             if not isinstance(kw["strides"], list | tuple):
                 raise ValueError(f"strides must be a list of ints, got {kw['strides']!r}")
             kw["strides"] = tuple(kw["strides"])
+        if "decoder_widths" in kw:
+            if not isinstance(kw["decoder_widths"], list | tuple):
+                bad = kw["decoder_widths"]
+                raise ValueError(f"decoder_widths must be a list of ints, got {bad!r}")
+            kw["decoder_widths"] = tuple(kw["decoder_widths"])
         return cls(**kw)
 
 
