@@ -42,6 +42,8 @@ TAP_HOP = 128
 RING = SAMPLE_RATE
 #: a pause between two blocks this long (a stopped stream): the datagrams that wait are stale
 STALE_S = 1.0
+#: coding steps whose median is the link's cost (the engine's safety margin counts it)
+COST_STEPS = 16
 #: one end built at a time: TorchScript compiling two codecs at once fails (eager fallback)
 _BUILD_LOCK = threading.Lock()
 
@@ -80,6 +82,7 @@ class LinkStats:
     delay_ms: float = 0.0
     target_ms: float = 0.0
     one_way_ms: float | None = None
+    coding_ms: float | None = None  # median time of a block's encoding and decoding
     error: str | None = None
     simulated: tuple[SimTapStats, ...] = ()  # the simlink@ taps that run
 
@@ -188,6 +191,8 @@ class LinkPort:
         self._sims: dict = {}  # chain -> the latest simlink@ stage built (engine.link.sim_tap)
         self._fed_at = -np.inf  # monotonic time of the last block
         self.step_seconds: float | None = None  # a block's encoding and decoding, if it had any
+        self._costs = np.zeros(COST_STEPS)  # the first coding steps' times of these ends
+        self._costs_seen = 0
 
     # -- commands ------------------------------------------------------------------------------
     def apply(self, end: str, command) -> None:
@@ -247,7 +252,25 @@ class LinkPort:
             else:
                 self._replace(end, result)
 
+    @property
+    def coding_ms(self) -> float | None:
+        """Median time of a block's encoding and decoding since the ends last changed.
+
+        None until :data:`COST_STEPS` coding steps have run (the first one,
+        which may pay for lazy set-up, is not counted).
+        """
+        if self._costs_seen <= COST_STEPS:
+            return None
+        return 1e3 * float(np.median(self._costs))
+
+    def _count_cost(self, seconds: float) -> None:
+        self.step_seconds = seconds
+        if 0 < self._costs_seen <= COST_STEPS:
+            self._costs[self._costs_seen - 1] = seconds
+        self._costs_seen += 1
+
     def _replace(self, end: str, new) -> None:
+        self._costs_seen = 0  # other ends, another cost
         old = self._sender if end == "send" else self._listener
         if old is not None:
             old.close()
@@ -267,13 +290,17 @@ class LinkPort:
         """One block of the 16 kHz input: send it, read the socket, play up to its end."""
         t0 = time.perf_counter()
         now = time.monotonic()
-        sender = self._sender
+        sender, coded = self._sender, False
         if sender is not None:
             sent = sender.seq
             sender.feed(x16, now)
-            if sender.seq != sent:
-                self.step_seconds = time.perf_counter() - t0
+            coded = sender.seq != sent
         self.clock += x16.shape[0]
+        if self._play(now) or coded:
+            self._count_cost(time.perf_counter() - t0)
+
+    def _play(self, now: float) -> bool:
+        """Read the socket and write the ring up to the clock; True if a frame was decoded."""
         listener = self._listener
         if listener is not None:
             if now - self._fed_at > STALE_S:  # the stream was stopped: what waits is old
@@ -286,10 +313,11 @@ class LinkPort:
                     self._silence(self.clock - self.produced)
                 else:
                     self.produced = self.clock
-            return
+            return False
+        decoded = self.produced < self.clock
         while self.produced < self.clock:
             self._write(listener.playout.tick(now))
-            self.step_seconds = time.perf_counter() - t0
+        return decoded
 
     def _write(self, frame: np.ndarray) -> None:
         start = self.produced % RING
@@ -346,7 +374,7 @@ class LinkPort:
         )
         if self._sender is None and self._listener is None and not (self._error or simulated):
             return None
-        fields: dict = {"error": self._error, "simulated": simulated}
+        fields: dict = {"error": self._error, "simulated": simulated, "coding_ms": self.coding_ms}
         for end in (self._sender, self._listener):
             if end is not None:
                 fields.update(end.stats())

@@ -9,6 +9,9 @@ the processor into the output ring, and watches what can go wrong:
 * the start skew of two separate streams (settled once, see
   :meth:`~engine.audio.host.AudioHost.settle_skew`);
 * an output underrun: the automatic margin grows by a block (or 5 ms);
+* a codec link started after the stream: once its coding time is
+  measured, the automatic margin grows to what it would have been sized
+  at with the link's cost counted;
 * input lost to a full ring: as much silence on the output keeps the two
   in step;
 * two clocks: what a faster input would pile up beyond the margin is
@@ -64,6 +67,8 @@ class LiveStream:
         self._under_seen = 0
         self.drift_dropped = 0
         self._skew_settled = False
+        self._stages_ms = 0.0  # the stages' step time the automatic margin was sized from
+        self._link_ms = 0.0  # the link coding time the margin counts
 
     @classmethod
     def open(
@@ -104,18 +109,37 @@ class LiveStream:
         self.host.stop()
 
     def _margin_ms(self, stage_set: StageSet | None) -> float:
-        """The fixed margin asked for, or one sized from the stages' step time.
+        """The fixed margin asked for, or one sized from the stages' step time."""
+        if self._start.margin_ms is not None:
+            return self._start.margin_ms
+        if stage_set is not None:
+            taps = stage_set.stages
+            self._stages_ms = max((stage_set.path_step_ms(t) for t in taps), default=0.0)
+        link = self.proc.link
+        self._link_ms = (link.coding_ms if link is not None else None) or 0.0
+        return self._auto_margin_ms(self._stages_ms + self._link_ms)
+
+    def _auto_margin_ms(self, step_ms: float) -> float:
+        """The automatic margin for blocks that take ``step_ms`` of work at worst.
 
         Worst case, every stage on the slowest tap runs a step within one
         block; three times that, plus scheduling slack, covers the spread
         seen on a busy machine.
         """
-        if self._start.margin_ms is not None:
-            return self._start.margin_ms
         o = self._o
-        worst = max((stage_set.path_step_ms(t) for t in stage_set.stages), default=0.0) if (
-            stage_set is not None) else 0.0  # fmt: skip
-        return min(o.auto_margin_ceiling_ms, max(o.auto_margin_floor_ms, 3.0 * worst + 3.0))
+        return min(o.auto_margin_ceiling_ms, max(o.auto_margin_floor_ms, 3.0 * step_ms + 3.0))
+
+    def _count_link(self) -> None:
+        """A link's coding runs in the engine's blocks too: grow the automatic margin for it."""
+        link = self.proc.link
+        cost = link.coding_ms if link is not None else None
+        if cost is None or cost <= self._link_ms or self._start.margin_ms is not None:
+            return
+        self._link_ms = cost
+        want = self._auto_margin_ms(self._stages_ms + cost)
+        frames = int((want - self.margin_ms()) * 1e-3 * self.info.rate)
+        if frames > 0:
+            self.host.grow(frames)
 
     # -- running -------------------------------------------------------------------------------
     def pump(self, account: Callable[[np.ndarray, np.ndarray, float], None]) -> str | None:
@@ -133,6 +157,7 @@ class LiveStream:
         if not self._skew_settled:
             self._skew_settled = host.settle_skew()
         self._adapt_margin()
+        self._count_link()
         lost = in_ring.overrun_frames - self._lost_seen
         if lost:  # keep input and output indices in step
             out_ring.write_silence(lost)

@@ -8,6 +8,7 @@ is timed tightly: every wait allows for a 2-core machine twice as slow.
 
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -151,6 +152,33 @@ def test_engine_talks_to_itself_with_impairment_and_retunes_live(engine, rig):
     engine.send(cmd.LinkSend(None))
     engine.send(cmd.LinkListen(None))
     wait_for(engine, lambda s: s.link is None)
+
+
+def test_the_automatic_margin_counts_the_links_coding_once_measured(engine):
+    # Given the engine's link ends built (the codec to its own port) before a dry stream
+    # with the automatic margin starts (sized for no stages: the floor)
+    port = free_port()
+    engine.send(cmd.LinkListen(port, chain="codec"))
+    engine.send(cmd.LinkSend(f"127.0.0.1:{port}", chain="codec"))
+    wait_for(engine, lambda s: s.link is not None and s.link.sending_to and s.link.listening_on)
+    engine.send(cmd.Start(SPEC, chain="dry"))
+    before = wait_for(engine, lambda s: s.state == "running" and s.status.margin_ms is not None)
+    # When the link's coding time is measured (its first coding steps)
+    while (snap := engine.snapshot()).link.coding_ms is None:
+        before = snap  # the last look before it was known
+        time.sleep(0.002)
+    coding = snap.link.coding_ms
+    options = EngineOptions()
+    want = min(options.auto_margin_ceiling_ms, max(options.auto_margin_floor_ms, 3 * coding + 3))
+    snap = wait_for(engine, lambda s: s.status.margin_ms >= want - 0.1, timeout=10)
+    # Then the margin grew to what it is sized at with the link's cost counted, more than
+    # the underruns meanwhile (a block or 5 ms each) would have grown it on their own
+    per_underrun = max(256, 0.005 * RATE) * 1000 / RATE
+    by_underruns = (snap.xruns.ring_underrun - before.xruns.ring_underrun) * per_underrun
+    if before.status.margin_ms + by_underruns >= want:
+        pytest.skip(f"{by_underruns:.0f} ms of underrun growth: too loaded to judge")
+    assert snap.status.margin_ms > before.status.margin_ms + by_underruns
+    assert coding > 0.0 and snap.link.error is None
 
 
 def test_run_sends_to_itself_and_prints_link_stats(jack_server):

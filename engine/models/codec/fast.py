@@ -262,7 +262,12 @@ class FastCodec:
             return self.core.decode_codes(codes.to(torch.int64))
 
     def warmup(self, calls: int = 3) -> None:
-        """A few throw-away hops: TorchScript optimises its graph on the first calls."""
+        """A few throw-away calls of each entry: TorchScript optimises a graph on its first calls.
+
+        A link's ends call :meth:`encode` and :meth:`decode` alone, the stage
+        :meth:`hop`: each is warmed, so no first call lands on the audio path.
+        """
         x = torch.zeros(1, self.window)
         for _ in range(calls):
             self.hop(x)
+            self.decode(self.encode(x))
