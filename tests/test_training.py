@@ -417,6 +417,18 @@ def test_a_time_schedule_anneals_over_training_minutes(corpus, tmp_path):
     assert trainer.schedule_step() == 7
 
 
+def test_the_ceiling_tool_quantised_equals_the_reuse_stage_and_continuous_differs():
+    from engine.models.codec.checkpoint import seeded_codec
+    from engine.models.codec.stage import CodecStage
+    from engine.training.codec_ceiling import reuse_output
+
+    model = seeded_codec(seed=4, config=CodecConfig(output_padding=True, stream="reuse")).eval()
+    x = (np.random.default_rng(2).standard_normal(5000) * 0.1).astype(np.float32)
+    quantised = reuse_output(model, x, quantise=True)
+    assert np.max(np.abs(quantised - CodecStage(model).offline(x))) < 1e-5
+    assert np.max(np.abs(reuse_output(model, x, quantise=False) - quantised)) > 1e-3
+
+
 def test_widening_the_decoder_keeps_what_the_codec_computes():
     from engine.models.codec.checkpoint import seeded_codec
     from engine.training.widen import widen_decoder
