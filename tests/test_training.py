@@ -420,7 +420,7 @@ def test_a_time_schedule_anneals_over_training_minutes(corpus, tmp_path):
 def test_the_ceiling_tool_quantised_equals_the_reuse_stage_and_continuous_differs():
     from engine.models.codec.checkpoint import seeded_codec
     from engine.models.codec.stage import CodecStage
-    from engine.training.codec_ceiling import reuse_output
+    from engine.training.codec.ceiling import reuse_output
 
     model = seeded_codec(seed=4, config=CodecConfig(output_padding=True, stream="reuse")).eval()
     x = (np.random.default_rng(2).standard_normal(5000) * 0.1).astype(np.float32)
@@ -431,7 +431,7 @@ def test_the_ceiling_tool_quantised_equals_the_reuse_stage_and_continuous_differ
 
 def test_widening_the_decoder_keeps_what_the_codec_computes():
     from engine.models.codec.checkpoint import seeded_codec
-    from engine.training.widen import widen_decoder
+    from engine.training.codec.widen import widen_decoder
 
     narrow = seeded_codec(seed=3, config=CodecConfig(output_padding=True)).eval()
     wide = widen_decoder(narrow, (96, 64, 48, 32), seed=1).eval()
@@ -507,7 +507,7 @@ def test_reset_best_lets_a_resumed_run_with_another_loss_pick_its_own_best(corpu
 
 
 def test_lloyd_steps_never_raise_the_quantisation_error():
-    from engine.training.codebook_refit import lloyd, quantisation_error
+    from engine.training.codec.codebook_refit import lloyd, quantisation_error
 
     g = torch.Generator().manual_seed(0)
     z = torch.cat([torch.randn(200, 4, generator=g) + c for c in (-5.0, 0.0, 5.0)])

@@ -33,7 +33,7 @@ context. The encoder gets gradients through both places its tokens are used;
 the commitment loss and the EMA codebooks see only the frames that are sent.
 
 VQ: straight-through estimator with a commitment loss on the encoder; the
-codebooks follow EMA statistics (:mod:`engine.training.vq_ema`); unused codes
+codebooks follow EMA statistics (:mod:`engine.training.codec.vq_ema`); unused codes
 are restarted from random encoder outputs; perplexity and the fraction of
 codes in use are logged per codebook.
 """
@@ -49,11 +49,11 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.codec.model import CodecConfig, CodecOutput, TinyTransformerCodec
+from engine.training.codec.vq_ema import EmaCodebook
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR
 from engine.training.discriminators import AdversarialStage
 from engine.training.losses import ReconstructionLoss
-from engine.training.vq_ema import EmaCodebook
 
 WINDOW, HOP = 480, 240
 
@@ -150,7 +150,7 @@ class CodecTrainer(Trainer):
     def _init_weights(self, path: str | Path) -> None:
         """Start from a trained codec: its weights, and its codebooks as EMA state."""
         from engine.models.codec.checkpoint import load_codec
-        from engine.training.widen import widen_decoder
+        from engine.training.codec.widen import widen_decoder
 
         trained = load_codec(path)
         mine = self.model_config

@@ -1,7 +1,7 @@
 r"""What a k-means refit of a trained codec's codebooks would do (issue 13's lever).
 
-    python -m engine.training.codebook_refit --config engine/training/configs/codec_reuse.json \\
-        [--batches 8] [--iterations 20]
+    python -m engine.training.codec.codebook_refit \\
+        --config engine/training/configs/codec_reuse.json [--batches 8] [--iterations 20]
 
 Collects the encoder outputs of the frames the stream sends (training
 crops, the trainer's own forward), runs Lloyd iterations per codebook from

@@ -1,6 +1,6 @@
 r"""What a codec's decoder can do with the latents unquantised (a training diagnostic).
 
-    python -m engine.training.codec_ceiling --split engine/training/configs/split_seed0.json \
+    python -m engine.training.codec.ceiling --split engine/training/configs/split_seed0.json \
         --codec resources/weights/codec.safetensors [--n 16]
 
 Runs a reuse-mode codec on quick_eval's files twice: as the stage does

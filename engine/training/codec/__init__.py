@@ -1,0 +1,1 @@
+"""The codec trainer's helpers: EMA codebooks, decoder widening, and two diagnostics."""
