@@ -82,6 +82,17 @@ def test_codec_metadata_asking_for_a_huge_model(tmp_path):
     _refused(_load("codec", path), "parameters")
 
 
+@pytest.mark.parametrize(
+    ("widths", "expect"),
+    [([4096, 4096, 4096, 4096], "parameters"), ([8192, 16, 16, 16], "decoder_widths"),
+     ([64, 32], "one width per stride"), ("wide", "list of ints")],
+)  # fmt: skip
+def test_codec_metadata_with_absurd_decoder_widths(tmp_path, widths, expect):
+    meta = {"kind": "tiny_codec", "format_version": 1, "config": {"decoder_widths": widths}}
+    path = safetensors_without_tensors(tmp_path / "c.safetensors", meta)
+    _refused(_load("codec", path), expect)
+
+
 @pytest.fixture(scope="module")
 def codec_bomb(tmp_path_factory) -> Path:
     """A 6 MB seed-style .pt whose one tensor inflates to 6 GiB."""
