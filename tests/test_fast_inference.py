@@ -181,8 +181,9 @@ def test_fast_paths_built_in_two_threads_at_once_are_both_compiled():
     """TorchScript compilations take turns (a live link end beside the stage builder)."""
     import threading
 
-    codec = seeded_codec(0, CodecConfig(output_padding=True))
-    vocos = seeded_vocos(VOCOS_SIZES["default"], seed=0).fold_weight_norm()
+    # models no other test builds, two of each kind: each is compiled, none comes from the cache
+    codecs = [seeded_codec(50 + i, CodecConfig(output_padding=True)) for i in range(2)]
+    vocoders = [seeded_vocos(VOCOS_SIZES["default"], 50 + i).fold_weight_norm() for i in range(2)]
     built: dict[str, bool] = {}
     start = threading.Barrier(4)
 
@@ -191,16 +192,57 @@ def test_fast_paths_built_in_two_threads_at_once_are_both_compiled():
         built[name] = make().scripted
 
     jobs = [
-        threading.Thread(target=build, args=(f"codec{i}", lambda: FastCodec.from_model(codec)))
-        for i in range(2)
+        threading.Thread(target=build, args=(f"codec{i}", lambda m=m: FastCodec.from_model(m)))
+        for i, m in enumerate(codecs)
     ] + [
         threading.Thread(
-            target=build, args=(f"vocos{i}", lambda: FastVocos.from_generator(vocos, "fp32"))
+            target=build, args=(f"vocos{i}", lambda g=g: FastVocos.from_generator(g, "fp32"))
         )
-        for i in range(2)
+        for i, g in enumerate(vocoders)
     ]
     for job in jobs:
         job.start()
     for job in jobs:
         job.join(timeout=120)
     assert built == {"codec0": True, "codec1": True, "vocos0": True, "vocos1": True}
+
+
+def test_a_compiled_core_is_kept_and_loaded_for_the_same_weights_only(speech):
+    """A stage built while a stream plays shares its core instead of compiling it again."""
+    from engine.models import torchscript
+
+    model = seeded_codec(seed=60, config=CodecConfig(output_padding=True))
+    first = FastCodec.from_model(model)
+    kept = set(torchscript._KEPT)
+    again = FastCodec.from_model(seeded_codec(seed=60, config=CodecConfig(output_padding=True)))
+    assert set(torchscript._KEPT) == kept  # the same weights: nothing compiled anew
+    assert again.core is first.core and again.scripted  # shared: the cores hold no state
+    other = FastCodec.from_model(seeded_codec(seed=61, config=CodecConfig(output_padding=True)))
+    assert len(set(torchscript._KEPT) - kept) == 1  # other weights: compiled and kept
+    shorter = FastCodec.from_model(model, keep=120)  # other options: another core too
+    windows = torch.from_numpy(speech[:4800]).unfold(0, 480, 240)
+    with torch.inference_mode():
+        for w in windows:
+            w = w.reshape(1, -1)
+            ref = model.decode(model.encode(w))
+            assert torch.equal(again.hop(w), first.hop(w))
+            assert torch.max(torch.abs(first.hop(w) - ref[:, 240:])) < EXACT
+            assert torch.max(torch.abs(shorter.hop(w) - ref[:, 360:])) < EXACT
+            assert not torch.equal(other.hop(w), first.hop(w))
+
+
+def test_vocoder_cores_are_kept_per_weights_and_precision(vocos, speech):
+    from engine.models import torchscript
+
+    a = FastVocos.from_generator(vocos, "fp32")
+    kept = set(torchscript._KEPT)
+    b = FastVocos.from_generator(vocos, "fp32")
+    assert set(torchscript._KEPT) == kept and b.core is a.core
+    c = FastVocos.from_generator(vocos, "int8")
+    assert c.precision == "int8"
+    x = torch.from_numpy(speech[: 8 * vocos.config.hop]).view(1, -1)
+    with torch.inference_mode():
+        ya, yb = a.stream_step(x, a.new_state()), b.stream_step(x, b.new_state())
+        yc = c.stream_step(x, c.new_state())
+    torch.testing.assert_close(ya, yb, rtol=0, atol=0)
+    assert not torch.equal(ya, yc)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.models.codec.model import TinyTransformerCodec
-from engine.models.torchscript import script_frozen
+from engine.models.torchscript import compiled_core, weights_digest
 
 
 def _frozen(t: torch.Tensor) -> torch.Tensor:
@@ -238,11 +238,15 @@ class FastCodec:
         """Copy ``model``'s weights into the fast hop; ``keep`` defaults to ``config.hop``."""
         cfg = model.config
         keep = cfg.hop if keep is None else keep
-        with torch.inference_mode(False), torch.no_grad():
-            core = FastCodecHop(model.eval(), keep).eval()
-        scripted = False
-        if script:
-            core, scripted = script_frozen(core, _METHODS)
+
+        def build() -> nn.Module:
+            with torch.inference_mode(False), torch.no_grad():
+                return FastCodecHop(model.eval(), keep).eval()
+
+        if not script:
+            return cls(build(), cfg.window, keep, False)
+        key = f"codec {weights_digest(model)} {cfg.to_dict()} keep={keep}"
+        core, scripted = compiled_core(key, build, _METHODS)
         return cls(core, cfg.window, keep, scripted)
 
     def hop(self, window: torch.Tensor) -> torch.Tensor:

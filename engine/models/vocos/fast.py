@@ -28,7 +28,7 @@ from torch import nn
 
 from engine.dsp.mel_prior import PRIOR_FLOOR
 from engine.models.fast_linear import available_precisions, check_precision, make_linear
-from engine.models.torchscript import script_frozen
+from engine.models.torchscript import compiled_core, weights_digest
 from engine.models.vocos.backbone import LAYER_NORM_EPS
 from engine.models.vocos.generator import (
     VocosConfig,
@@ -189,11 +189,18 @@ class FastVocos:
         """Copy (and fold/quantise) ``generator``'s weights into a fast inference path."""
         check_precision(precision)
         head_precision = check_precision(head_precision or default_head_precision(precision))
-        with torch.inference_mode(False), torch.no_grad():
-            core = FastVocosCore(generator, precision, head_precision).eval()
-        scripted = False
-        if script:
-            core, scripted = script_frozen(core, _METHODS)
+
+        def build() -> nn.Module:
+            with torch.inference_mode(False), torch.no_grad():
+                return FastVocosCore(generator, precision, head_precision).eval()
+
+        if not script:
+            return cls(build(), generator.config, precision, False)
+        key = (
+            f"vocos {weights_digest(generator)} {generator.config.to_dict()} "
+            f"{precision} head={head_precision}"
+        )
+        core, scripted = compiled_core(key, build, _METHODS)
         return cls(core, generator.config, precision, scripted)
 
     def new_state(self, batch_size: int = 1, lookahead: bool = False) -> VocosStreamState:
