@@ -193,6 +193,7 @@ class LinkPort:
         self.step_seconds: float | None = None  # a block's encoding and decoding, if it had any
         self._costs = np.zeros(COST_STEPS)  # the first coding steps' times of these ends
         self._costs_seen = 0
+        self._coding_ms: float | None = None
 
     # -- commands ------------------------------------------------------------------------------
     def apply(self, end: str, command) -> None:
@@ -259,18 +260,21 @@ class LinkPort:
         None until :data:`COST_STEPS` coding steps have run (the first one,
         which may pay for lazy set-up, is not counted).
         """
-        if self._costs_seen <= COST_STEPS:
-            return None
-        return 1e3 * float(np.median(self._costs))
+        return self._coding_ms
 
     def _count_cost(self, seconds: float) -> None:
         self.step_seconds = seconds
-        if 0 < self._costs_seen <= COST_STEPS:
-            self._costs[self._costs_seen - 1] = seconds
-        self._costs_seen += 1
+        seen = self._costs_seen
+        if seen > COST_STEPS:
+            return  # measured: the engine asks every block, the median is taken once
+        if seen > 0:
+            self._costs[seen - 1] = seconds
+        if seen == COST_STEPS:
+            self._coding_ms = 1e3 * float(np.median(self._costs))
+        self._costs_seen = seen + 1
 
     def _replace(self, end: str, new) -> None:
-        self._costs_seen = 0  # other ends, another cost
+        self._costs_seen, self._coding_ms = 0, None  # other ends, another cost
         old = self._sender if end == "send" else self._listener
         if old is not None:
             old.close()
