@@ -135,7 +135,9 @@ def waveform_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class ReconstructionLoss(nn.Module):
-    """Weighted sum of mel, multi-resolution STFT and waveform losses.
+    """Weighted sum of mel, multi-resolution STFT and waveform losses (and PESQ's shape).
+
+    ``pesq_weight`` > 0 adds :class:`~engine.training.pesq_loss.PesqShapedLoss`.
 
     ``forward`` returns ``(total, parts)`` where ``parts`` maps each term's
     name to its unweighted detached value (for logging).
@@ -146,15 +148,22 @@ class ReconstructionLoss(nn.Module):
         mel_weight: float = 15.0,
         stft_weight: float = 1.0,
         wave_weight: float = 1.0,
+        pesq_weight: float = 0.0,
         fft_sizes: Sequence[int] = (128, 256, 512, 1024),
         mel_scales: Sequence[tuple[int, int]] = ((256, 32), (512, 64), (1024, 80), (2048, 128)),
     ) -> None:
         super().__init__()
-        if min(mel_weight, stft_weight, wave_weight) < 0:
+        if min(mel_weight, stft_weight, wave_weight, pesq_weight) < 0:
             raise ValueError("loss weights must be >= 0")
         self.weights = {"mel": mel_weight, "stft": stft_weight, "wave": wave_weight}
         self.mel = MultiScaleMelLoss(mel_scales)
         self.stft = MultiResolutionSTFTLoss(fft_sizes)
+        self.pesq: nn.Module | None = None
+        if pesq_weight > 0:  # off by default: the logs and losses of older runs stay as they were
+            from engine.training.pesq_loss import PesqShapedLoss
+
+            self.weights["pesq"] = pesq_weight
+            self.pesq = PesqShapedLoss()
 
     def forward(
         self, pred: torch.Tensor, target: torch.Tensor
@@ -165,5 +174,7 @@ class ReconstructionLoss(nn.Module):
             "stft": self.stft(pred, target),
             "wave": waveform_l1(pred, target),
         }
+        if self.pesq is not None:
+            parts["pesq"] = self.pesq(pred, target)
         total = sum(self.weights[k] * v for k, v in parts.items())
         return total, {k: float(v.detach()) for k, v in parts.items()}
