@@ -9,7 +9,7 @@ clean input, teaches the vocoder to undo some of those artefacts.
 
 The round trip is the aligned offline form of
 :class:`engine.models.codec.stage.CodecStage` (same windows, same kept
-halves, the codec's own recorded delay removed), batched over all windows
+halves and seam fade, the codec's own recorded delay removed), batched over all windows
 of all crops: batched kernels round differently from the stage's
 one-window steps (~1e-6), which does not matter for training. Removing the
 codec's delay matters: in a chain the codec stage declares it, so the
@@ -22,6 +22,7 @@ import torch
 
 from engine.models.codec.checkpoint import load_codec
 from engine.models.codec.model import TinyTransformerCodec
+from engine.models.codec.seam import stitch_windows
 from engine.models.codec.stage import output_delay, reuse_windows, silence_frames
 
 
@@ -35,8 +36,9 @@ class CodecRoundTrip:
         self.window = model.config.window
         self.hop = model.config.hop
         self.context = self.window - self.hop
-        self.delay = output_delay(model)
         cfg = model.config
+        self.delay = output_delay(model)
+        self.seam = cfg.seam_fade
         self.reuse = cfg.stream == "reuse"
         self.sent = cfg.frames_per_hop if self.reuse else cfg.frames_per_window
         self.start = silence_frames(model) if self.reuse else None
@@ -51,7 +53,8 @@ class CodecRoundTrip:
         """The stage's offline form (OaS or reuse) of every crop; shape and alignment kept."""
         batch, length = x.shape
         d = self.delay
-        steps = -(-(length + d) // self.hop)
+        # the seam's samples need the window after them, as in the stage
+        steps = -(-(length + d + self.seam) // self.hop)
         xp = x.new_zeros(batch, self.context + steps * self.hop)
         xp[:, self.context : self.context + length] = x
         windows = xp.unfold(1, self.window, self.hop).reshape(-1, self.window)
@@ -59,5 +62,5 @@ class CodecRoundTrip:
         if self.reuse:  # each hop decodes the frames received so far (the stage's reuse mode)
             sent = codes[..., -self.sent :].reshape(batch, steps, codes.shape[1], self.sent)
             codes = reuse_windows(sent, self.start).reshape(batch * steps, codes.shape[1], -1)
-        decoded = self.model.decode(codes)[:, self.context :]
-        return decoded.reshape(batch, steps * self.hop)[:, d : d + length].clone()
+        decoded = self.model.decode(codes).reshape(batch, steps, self.window)
+        return stitch_windows(decoded, self.hop, self.seam)[:, d : d + length].clone()

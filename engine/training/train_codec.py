@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.codec.model import CodecConfig, CodecOutput, TinyTransformerCodec
+from engine.models.codec.seam import stitch_windows
 from engine.training.codec.vq_ema import EmaCodebook
 from engine.training.common import Trainer, run_cli
 from engine.training.data import DEFAULT_DATA_DIR, DEFAULT_NOISE_DIR
@@ -104,10 +105,13 @@ def oas_windows(x: torch.Tensor) -> torch.Tensor:
     return x.unfold(-1, WINDOW, HOP)
 
 
-def stitch(windows: torch.Tensor) -> torch.Tensor:
-    """Keep the last 240 samples of each window ``(B, K, 480)`` -> ``(B, 240 * K)``."""
-    b, k, _ = windows.shape
-    return windows[..., WINDOW - HOP :].reshape(b, k * HOP)
+def stitch(windows: torch.Tensor, seam: int = 0) -> torch.Tensor:
+    """Keep the last 240 samples of each window ``(B, K, 480)`` -> ``(B, 240 * K)``.
+
+    ``seam`` > 0: each hop's last ``seam`` samples cross-faded into the next
+    window's decode of them, as the stage does (:mod:`engine.models.codec.seam`).
+    """
+    return stitch_windows(windows, HOP, seam)
 
 
 class CodecTrainer(Trainer):
@@ -156,8 +160,11 @@ class CodecTrainer(Trainer):
         mine = self.model_config
         if trained.config.decoder_channels != mine.decoder_channels:
             trained = widen_decoder(trained, mine.decoder_channels, self.cfg["seed"])
-        ours = {**mine.to_dict(), "stream": trained.config.stream}
-        if trained.config.to_dict() != ours:  # a codec may be retrained for another stream mode
+        # a codec may be retrained for another stream mode or seam fade: same tensors
+        free = ("stream", "seam_fade")
+        ours = {k: v for k, v in mine.to_dict().items() if k not in free}
+        theirs = {k: v for k, v in trained.config.to_dict().items() if k not in free}
+        if theirs != ours:
             raise ValueError(f"{path}: codec config {trained.config} does not fit {mine}")
         self.model.load_state_dict(trained.state_dict())
         c = self.cfg
@@ -213,7 +220,8 @@ class CodecTrainer(Trainer):
         adversarial terms (training only; validation stays the reconstruction loss).
         """
         y, out, windows = self.forward_segments(x)
-        heard, target = stitch(y), x[:, HOP * (1 + self.context_windows) :]
+        heard = stitch(y, self.model_config.seam_fade)
+        target = x[:, HOP * (1 + self.context_windows) :]
         recon, parts = self.loss(heard, target)
         first = F.l1_loss(y[..., :HOP], windows[..., :HOP])
         commit = F.mse_loss(out.z_e, out.z_q.detach())

@@ -72,6 +72,12 @@ class CodecConfig:
     codec of ours (same layers and key names, larger shapes), recorded in
     its weights like every other field.
 
+    ``seam_fade`` (samples, 0 = the seed's hard cut): each hop's last
+    ``seam_fade`` output samples are cross-faded into the next window's
+    decode of the same samples, which has the frames that follow them (a
+    transposed conv's right edge has none). Costs ``seam_fade`` samples of
+    latency, no bits; the stage follows the value its weights record.
+
     ``stream`` is how the weights were trained to be streamed (see
     :mod:`engine.models.codec.stage`): ``"oas"`` (the seed's overlap-save,
     every window decoded from its own tokens) or ``"reuse"`` (each hop sends
@@ -95,6 +101,7 @@ class CodecConfig:
     dropout: float = 0.1
     stream: str = "oas"
     decoder_widths: tuple[int, ...] = ()
+    seam_fade: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strides", tuple(self.strides))
@@ -128,6 +135,7 @@ class CodecConfig:
         if not isinstance(self.output_padding, bool):
             raise ValueError(f"output_padding must be a bool, got {self.output_padding!r}")
         check_stream(self, self.stream)
+        check_seam_fade(self, self.seam_fade)
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, int | float):
             raise ValueError(f"dropout must be a number, got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -189,6 +197,8 @@ class CodecConfig:
             d["decoder_widths"] = list(self.decoder_widths)
         else:  # the seed's widths: files read exactly as before the field existed
             del d["decoder_widths"]
+        if not self.seam_fade:  # likewise (and the same token-file fingerprint)
+            del d["seam_fade"]
         return d
 
     @classmethod
@@ -222,6 +232,19 @@ def check_stream(cfg: CodecConfig, stream: str) -> None:
             f"reuse streaming needs hop ({cfg.hop}) a multiple of {cfg.downsample} "
             f"and window ({cfg.window}) a multiple of hop"
         )
+
+
+def check_seam_fade(cfg: CodecConfig, seam_fade: object) -> None:
+    """ValueError unless ``seam_fade`` is an int in [0, min(hop, window - hop)].
+
+    The next window must hold the faded samples (window - hop of overlap),
+    and one hop's output must hold them.
+    """
+    overlap = min(cfg.hop, cfg.window - cfg.hop)
+    if isinstance(seam_fade, bool) or not isinstance(seam_fade, int):
+        raise ValueError(f"seam_fade must be an int, got {seam_fade!r}")
+    if not 0 <= seam_fade <= overlap:
+        raise ValueError(f"seam_fade must be in [0, {overlap}], got {seam_fade}")
 
 
 def _check_positive_int(name: str, value: object, most: int | None = None) -> None:

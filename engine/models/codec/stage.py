@@ -41,6 +41,11 @@ frames sent for a window of silence (the zeros that precede a stream), and
 OaS. Weights trained this way record ``stream: "reuse"`` in their config and
 the stage follows it; any weights can be run in either mode on request
 (``CodecStage(model, stream=...)``, the chain name ``codec@reuse``).
+
+Seam fade (``seam_fade`` in the weights' config, or asked of the stage):
+each hop's last ``seam`` samples are cross-faded into the next window's
+decode of them (:mod:`engine.models.codec.seam`); the output waits
+``seam`` samples more, declared in ``model_delay``. Either mode, no bits.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ import torch
 
 from engine.dsp.start_gate import StartGate
 from engine.models.codec.fast import FastCodec
-from engine.models.codec.model import TinyTransformerCodec, check_stream
+from engine.models.codec.model import TinyTransformerCodec, check_seam_fade, check_stream
+from engine.models.codec.seam import SeamJoin
 from engine.models.weights import recorded_delay
 from engine.stage import REFERENCE, HopStage
 from engine.token_stats import TokenCounter
@@ -68,12 +74,18 @@ class CodecStage(HopStage):
     (CPU, fp32, same maths, about half the time); :meth:`offline` then uses
     it too, one window at a time, so stream == offline stays exact.
     ``"reference"`` runs the model itself. The codec has no lower-precision path.
+    ``stream`` and ``seam_fade`` default to what the weights record (see
+    :class:`~engine.models.codec.model.CodecConfig`); either can be asked for.
     """
 
     name = "codec"
 
     def __init__(
-        self, model: TinyTransformerCodec, precision: str = REFERENCE, stream: str | None = None
+        self,
+        model: TinyTransformerCodec,
+        precision: str = REFERENCE,
+        stream: str | None = None,
+        seam_fade: int | None = None,
     ) -> None:
         if precision not in CODEC_PRECISIONS:
             raise ValueError(
@@ -83,9 +95,13 @@ class CodecStage(HopStage):
         super().__init__(cfg.hop)
         self.stream = cfg.stream if stream is None else stream
         check_stream(cfg, self.stream)
+        self.seam = cfg.seam_fade if seam_fade is None else seam_fade
+        check_seam_fade(cfg, self.seam)
+        self._seam_join = SeamJoin(cfg.hop, self.seam)
         self.frames_sent = cfg.frames_per_hop if self.stream == "reuse" else cfg.frames_per_window
         self.model = model.eval()
-        self.model_delay = output_delay(model)
+        # the seam fade waits for the next window: its samples of delay, declared
+        self.model_delay = output_delay(model) + self.seam
         # What the codec emits before its first input sample is a start-up transient.
         self._gate = StartGate(self.model_delay)
         self.window = cfg.window
@@ -99,7 +115,7 @@ class CodecStage(HopStage):
                 raise ValueError(
                     f"the fast codec path runs on the CPU, the model is on {self._device}"
                 )
-            self.fast = FastCodec.from_model(model)
+            self.fast = FastCodec.from_model(model, keep=cfg.hop + self.seam)
             self.fast.warmup()
         # reuse mode: the frames received before this hop's (start: those of silence)
         self._start_history = self._silence_history()
@@ -178,19 +194,25 @@ class CodecStage(HopStage):
         if self.stream == "reuse":
             codes = np.concatenate([self._history, codes], axis=1)
             self._history = codes[:, self.frames_sent :]
-        return self._gate(self._decode_window(torch.from_numpy(codes).unsqueeze(0))[0].numpy())
+        decoded = self._decode_window(torch.from_numpy(codes).unsqueeze(0))[0].numpy()
+        return self._gate(self._seam_join.join(decoded))
 
     def _decode_window(self, codes: torch.Tensor) -> torch.Tensor:
-        """Window codes ``(B, n_codebooks, frames_per_window)`` -> kept samples ``(B, hop)``."""
+        """Window codes ``(B, n_codebooks, frames_per_window)`` -> ``(B, hop + seam)`` samples.
+
+        The window's last ``hop`` samples and the ``seam`` before them (see
+        :mod:`engine.models.codec.seam`).
+        """
         if self.fast is not None:
             return self.fast.decode(codes)
         with torch.inference_mode():
-            return self.model.decode(codes.to(self._device))[:, self.context :].cpu()
+            return self.model.decode(codes.to(self._device))[:, self.context - self.seam :].cpu()
 
     def reset_state(self) -> None:
         """Forget the context (back to the zeros that precede a stream)."""
         self._buf.fill(0.0)
         self._history = self._start_history.copy()
+        self._seam_join.reset()
         self._gate.reset()
         self.token_counter.reset()
 
@@ -216,30 +238,33 @@ class CodecStage(HopStage):
         xp = np.zeros(self.context + steps * self.hop, dtype=np.float32)
         xp[self.context : self.context + n] = x
         windows = torch.from_numpy(xp).unfold(0, self.window, self.hop)
-        if self.stream == "reuse":
-            return self._offline_reuse(windows)[:n]
-        y = np.empty((steps, self.hop), dtype=np.float32)
+        reuse = self.stream == "reuse"
+        decoded = self._offline_reuse(windows) if reuse else self._offline_oas(windows)
+        return SeamJoin(self.hop, self.seam).join_all(decoded)[:n]
+
+    def _offline_oas(self, windows: torch.Tensor) -> np.ndarray:
+        """Overlap-save: each window's decoded ``(steps, hop + seam)`` samples."""
+        y = np.empty((windows.shape[0], self.hop + self.seam), dtype=np.float32)
         if self.fast is not None:
             for s, w in enumerate(windows):
                 y[s] = self.fast.hop(w.reshape(1, -1).clone())[0].numpy()
-            return y.reshape(-1)[:n]
+            return y
         with torch.inference_mode():
-            for s in range(0, steps, OFFLINE_BATCH):
-                batch = windows[s : s + OFFLINE_BATCH]
-                codes = torch.cat([self._encode_one(w) for w in batch])
-                y[s : s + OFFLINE_BATCH] = self.model.decode(codes)[:, self.context :].cpu()
-        return y.reshape(-1)[:n]
+            for s in range(0, windows.shape[0], OFFLINE_BATCH):
+                codes = torch.cat([self._encode_one(w) for w in windows[s : s + OFFLINE_BATCH]])
+                y[s : s + OFFLINE_BATCH] = self._decode_window(codes)
+        return y
 
     def _offline_reuse(self, windows: torch.Tensor) -> np.ndarray:
-        """Reuse mode on OaS windows ``(steps, window)`` (see the module docstring)."""
+        """Reuse mode on OaS windows ``(steps, window)``: decoded ``(steps, hop + seam)``."""
         n = self.frames_sent
         sent = [self._encode_window(w.reshape(1, -1).clone())[:, -n:] for w in windows]
         sent_t = torch.from_numpy(np.stack(sent))[None]
         codes = reuse_windows(sent_t, torch.from_numpy(self._start_history))[0]
         if self.fast is not None:  # one window at a time, exactly as step() decodes
-            return torch.cat([self._decode_window(c[None]) for c in codes]).reshape(-1).numpy()
+            return torch.cat([self._decode_window(c[None]) for c in codes]).numpy()
         parts = [self._decode_window(c) for c in torch.split(codes, OFFLINE_BATCH)]
-        return torch.cat(parts).reshape(-1).numpy()
+        return torch.cat(parts).numpy()
 
     def _encode_one(self, window: torch.Tensor) -> torch.Tensor:
         """One window (window,) -> codes (1, n_codebooks, T), as :meth:`step` computes them."""

@@ -21,6 +21,7 @@ import torch
 
 from engine.dsp.metrics import pesq_wb, stoi
 from engine.models.codec.model import TinyTransformerCodec
+from engine.models.codec.seam import stitch_windows
 from engine.training.data import DEFAULT_DATA_DIR, read_audio
 from engine.training.quick_eval import pick_utterances
 
@@ -30,7 +31,8 @@ def reuse_output(model: TinyTransformerCodec, x: np.ndarray, quantise: bool) -> 
 
     Framing as :class:`~engine.models.codec.stage.CodecStage` in reuse mode:
     zeros before the signal, each hop's decoder window = the previous hops'
-    sent frames + the new ones, the last ``hop`` samples kept.
+    sent frames + the new ones, the last ``hop`` samples kept (and the seam
+    fade its config records, aligned).
     """
     from engine.models.codec.stage import output_delay
 
@@ -39,7 +41,7 @@ def reuse_output(model: TinyTransformerCodec, x: np.ndarray, quantise: bool) -> 
         raise ValueError("the ceiling is measured on reuse-mode codecs")
     n_keep, context, delay = cfg.frames_per_hop, cfg.window - cfg.hop, output_delay(model)
     n = x.shape[0] + delay
-    steps = -(-n // cfg.hop)
+    steps = -(-(n + cfg.seam_fade) // cfg.hop)  # the seam's samples need the next window
     xp = np.zeros(context + steps * cfg.hop, np.float32)
     xp[context : context + x.shape[0]] = x
     windows = torch.from_numpy(xp).unfold(0, cfg.window, cfg.hop)
@@ -51,8 +53,8 @@ def reuse_output(model: TinyTransformerCodec, x: np.ndarray, quantise: bool) -> 
             frames = model.codes_to_latent(model.nearest_codes(frames))
         span = cfg.window // cfg.hop
         dec_in = torch.cat([frames[j : j + steps] for j in range(span)], dim=-1)
-        y = model.decode_latent(dec_in)[:, context:].reshape(-1).numpy()
-    return y[delay:n]
+        y = stitch_windows(model.decode_latent(dec_in)[None], cfg.hop, cfg.seam_fade)[0]
+    return y.numpy()[delay:n]
 
 
 def main(argv: list[str] | None = None) -> int:
