@@ -16,15 +16,11 @@ from engine.token_file import HEADER_SIZE, MODE_NEW_FRAMES, read_token_file
 from engine.token_stream import decode_signal, encode_signal
 from engine.training.codec_input import CodecRoundTrip
 from tests.streaming import stream as stream_blocks
+from tests.streaming import tone_in_noise as signal
 
 HOP, WINDOW, SENT = 240, 480, 10
 
 
-def signal(n, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / 16000
-    x = 0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(n)
-    return x.astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,13 @@ from engine.training.codec.ceiling import reuse_output
 from engine.training.codec_input import CodecRoundTrip
 from engine.training.train_codec import stitch
 from tests.streaming import stream as stream_blocks
+from tests.streaming import tone_in_noise
 
 HOP, WINDOW, SEAM = 240, 480, 32
 
 
 def signal(n, seed=0):
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / 16000
-    x = 0.3 * np.sin(2 * np.pi * 210 * t) + 0.05 * rng.standard_normal(n)
-    return x.astype(np.float32)
+    return tone_in_noise(n, seed, hz=210.0)
 
 
 def codec(stream="reuse", seam=SEAM, delay=5):
