@@ -73,18 +73,19 @@ def test_codec_chain_runs_and_degrades(speech_dir, tmp_path):
     assert rc == 0
     rows = {r["chain"]: r for r in csv.DictReader((out / "utterances.csv").open())}
     assert float(rows["codec"]["pesq_wb"]) < float(rows["dry"]["pesq_wb"])
-    # hop 240 + the bundled codec's learned delay, as recorded in its file (6 samples today)
+    # hop 240 + the bundled codec's learned delay and seam fade, as its file records them
     delay = bundled_codec_delay()
     assert 0 < delay < 240
     assert float(rows["codec"]["declared_latency_ms"]) == 1000 * (240 + delay) / 16000
 
 
 def bundled_codec_delay() -> int:
-    """The output delay the bundled codec's file records (measured when it was exported)."""
+    """The bundled codec's delay beyond its hop, from its file: learned delay + seam fade."""
     from engine.models.codec.checkpoint import load_codec
     from engine.resources import DEFAULT_CODEC_WEIGHTS
 
-    return load_codec(DEFAULT_CODEC_WEIGHTS).weights_info.output_delay
+    model = load_codec(DEFAULT_CODEC_WEIGHTS)
+    return model.weights_info.output_delay + model.config.seam_fade
 
 
 def test_bad_inputs_give_clear_errors(tmp_path, capsys):

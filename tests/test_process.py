@@ -70,7 +70,7 @@ def test_streamed_chain_equals_offline_chain():
     c = Chain(build_stages("codec,vocoder", chunk=4))
     streamed = c.run_aligned(x, 333)
     np.testing.assert_allclose(streamed, c.offline(x), atol=1e-4)
-    # codec hop + its learned delay (recorded in its file), vocoder chunk (4 frames of
+    # codec hop + its learned delay and seam fade (recorded in its file), vocoder chunk (4 frames of
     # 128) + its trained output delay 384, less what running the two fused saves
     # (engine.series_stage: 16 samples here, where the hops 240 and 512 line up)
     assert c.latency == 240 + bundled_codec_delay() + 4 * 128 + 384 - 16
