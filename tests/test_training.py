@@ -20,7 +20,7 @@ from engine.training.data import (
 )
 from engine.training.losses import MultiResolutionSTFTLoss, ReconstructionLoss, mel_filterbank
 from engine.training.train_codec import DEFAULTS as CODEC_DEFAULTS
-from engine.training.train_codec import CodecTrainer
+from engine.training.train_codec import CodecTrainer, stitch
 from engine.training.train_vocos import DEFAULTS as VOCOS_DEFAULTS
 from engine.training.train_vocos import VocosTrainer
 
@@ -404,6 +404,26 @@ def test_codec_init_weights_keeps_the_trained_codebooks(corpus, tmp_path):
     cfg["model"] = {**cfg["model"], "ffn_dim": 48}
     with pytest.raises(ValueError, match="does not fit"):
         CodecTrainer(cfg, tmp_path / "bad")
+
+
+def test_a_codec_is_retrained_for_a_seam_fade_and_the_export_records_it(corpus, tmp_path):
+    """A hard-cut codec fine-tunes into one whose loss hears the faded seams, as the stage plays."""
+    from engine.models.codec.checkpoint import load_codec
+    from engine.models.codec.stage import CodecStage
+
+    path = _tiny_codec_file(corpus, tmp_path)
+    cfg = _codec_cfg(*corpus)
+    cfg["init_weights"] = str(path)
+    cfg["model"] = {**cfg["model"], "seam_fade": 32}
+    trainer = CodecTrainer(cfg, tmp_path / "seam")
+    x = trainer.val_batch[:2]
+    y, _, _ = trainer.forward_segments(x)
+    faded = stitch(y, 32)
+    assert not torch.equal(faded, stitch(y))  # the fade reaches the loss
+    trainer.run(steps=1)
+    trainer.run_validation()
+    out = load_codec(trainer.export(tmp_path / "seam.safetensors"))
+    assert out.config.seam_fade == 32 and CodecStage(out).seam == 32
 
 
 def test_a_time_schedule_anneals_over_training_minutes(corpus, tmp_path):
