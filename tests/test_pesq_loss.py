@@ -8,8 +8,7 @@ from scipy.stats import spearmanr
 
 from engine.audiofile import read_mono_16k
 from engine.dsp.metrics import pesq_wb
-from engine.training.losses import ReconstructionLoss
-from engine.training.pesq_loss import PesqShapedLoss
+from engine.training.losses import PesqShapedLoss, ReconstructionLoss
 from tests.speech_fixture import make_speech
 
 
