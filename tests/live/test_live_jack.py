@@ -217,8 +217,13 @@ def test_margin_grows_after_underruns_until_the_engine_keeps_up(rig):
         assert later.xruns.ring_underrun - settled.xruns.ring_underrun <= 1
         assert later.latency.ring_ms < 60.0
         rig.wire()
+        before = engine.snapshot().latency.total_ms
         delay, _, _ = measured_delay(rig)
-        assert abs(delay / MS - engine.snapshot().latency.total_ms) <= 1.0
+        after = engine.snapshot().latency.total_ms
+        # a stall of this busy machine may grow the margin once more while the probe
+        # plays (seen in CI: reported 32.9 ms after, measured 27.5): the probe then
+        # meets the figure reported before the growth, not the one after it
+        assert min(abs(delay / MS - t) for t in (before, after)) <= 1.0
     finally:
         engine.close()
 
