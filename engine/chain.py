@@ -5,7 +5,10 @@ and the live engine, so what is heard live is what is measured offline.
 
 ``codec`` streams the codec in the mode its weights were trained for;
 ``codec@oas`` (overlap-save, 18.7 kbit/s) and ``codec@reuse`` (token reuse,
-9.33 kbit/s) choose one (:mod:`engine.models.codec.stage`).
+9.33 kbit/s) choose one (:mod:`engine.models.codec.stage`). ``codec@fadeN``
+cross-fades each hop's seam over N samples whatever the weights record
+(``codec@fade0``: the seed's hard cut; ``codec@reuse/fade32``: both), so a
+checkpoint trained without the fade can be heard and measured with it.
 
 Reference codecs for A/B comparison are chains of their own
 (:mod:`engine.classic.reference_stages`):
@@ -55,6 +58,8 @@ CHAINS = (
 #: The codec's stream modes (``engine.models.codec.model.STREAM_MODES``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
+#: ``codec@fadeN``: the seam fade asked of the stage (``CodecStage(seam_fade=N)``).
+_FADE = re.compile(r"fade(\d{1,4})")
 #: The vocoder with one frame of phase look-ahead (RTPGHI-phase weights only): one hop
 #: (8 ms at the default's frames) more latency for a better phase (engine/training/README.md).
 VOCODER_LOOKAHEAD = "vocoder@lookahead"
@@ -65,7 +70,8 @@ SIM_LINK_STAGES = ("simlink@codec", "simlink@opus")
 _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
-    "of its weights; codec@oas or codec@reuse to choose) or a reference "
+    "of its weights; codec@oas or codec@reuse to choose, codec@fadeN for an N-sample seam "
+    "fade, codec@reuse/fade32 for both) or a reference "
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
     "VOCODER is vocoder (vocoder@lookahead: one frame of phase look-ahead) or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'; live only: link (what the "
@@ -113,27 +119,54 @@ def _stage_name(name: str, text: str) -> str:
     if name in ("codec", "vocoder", VOCODER_LOOKAHEAD, LINK_STAGE, *SIM_LINK_STAGES):
         return name
     if name.startswith("codec@"):
-        if name[len("codec@") :] not in CODEC_STREAMS:
-            raise ValueError(
-                f"unknown codec stream mode in '{text}': codec@{'|codec@'.join(CODEC_STREAMS)}"
-            )
-        return name
+        return _codec_variant(name[len("codec@") :], text)
     if is_reference(name):
         return parse_reference(name)
     raise ValueError(f"unknown chain '{text}' (stage '{name}'); expected {SYNTAX}")
 
 
+def _codec_variant(options: str, text: str) -> str:
+    """``'fade32/reuse'`` -> ``'codec@reuse/fade32'``: at most one stream mode and one fade."""
+    parts = options.split("/")
+    streams = [p for p in parts if p in CODEC_STREAMS]
+    fades = [p for p in parts if _FADE.fullmatch(p)]
+    if len(streams) > 1 or len(fades) > 1 or len(streams) + len(fades) != len(parts):
+        raise ValueError(
+            f"unknown codec stream mode or fade in '{text}': codec@MODE, codec@fadeN or "
+            f"codec@MODE/fadeN "
+            f"(MODE: {' or '.join(CODEC_STREAMS)}; N: seam fade in samples, 0 = hard cut)"
+        )
+    fade = [f"fade{int(fades[0][4:])}"] if fades else []
+    return "codec@" + "/".join(streams + fade)
+
+
+def _codec_options(variant: str) -> dict | None:
+    """``'reuse/fade32'`` -> the codec stage's keyword arguments; None if not a codec variant."""
+    options: dict = {"stream": None}
+    for part in variant.split("/") if variant else ():
+        fade = _FADE.fullmatch(part)
+        if part in CODEC_STREAMS:
+            options["stream"] = part
+        elif fade:
+            options["seam_fade"] = int(fade.group(1))
+        else:
+            return None
+    return options
+
+
 def model_variant(name: str) -> tuple[str, dict] | None:
     """Which of our models a stage name runs, and with what: None for any other stage.
 
-    ``'codec'`` -> ``('codec', {'stream': None})`` (the weights' own mode),
-    ``'codec@oas'`` -> ``('codec', {'stream': 'oas'})``, ``'vocoder@lookahead'``
+    ``'codec'`` -> ``('codec', {'stream': None})`` (the weights' own mode and fade),
+    ``'codec@oas'`` -> ``('codec', {'stream': 'oas'})``, ``'codec@fade32'`` ->
+    ``('codec', {'stream': None, 'seam_fade': 32})``, ``'vocoder@lookahead'``
     -> ``('vocoder', {'lookahead': True})``: the keyword arguments of
     :func:`model_stage`, the one reading of these names for every front end.
     """
     base, _, variant = name.partition("@")
-    if base == "codec" and variant in ("", *CODEC_STREAMS):
-        return "codec", {"stream": variant or None}
+    options = _codec_options(variant) if base == "codec" else None
+    if options is not None:
+        return "codec", options
     if name in ("vocoder", VOCODER_LOOKAHEAD):
         return "vocoder", {"lookahead": name == VOCODER_LOOKAHEAD}
     return None
@@ -191,12 +224,14 @@ def model_stage(
     precision: str = DEFAULT_PRECISION,
     stream: str | None = None,
     lookahead: bool = False,
+    seam_fade: int | None = None,
 ) -> HopStage:
     """A fresh stage of one of our models (``kind`` "codec" or "vocoder") at ``precision``.
 
-    ``stream`` is the codec's stream mode (None: the one its weights were
-    trained for); ``lookahead`` gives an RTPGHI vocoder one frame of phase
-    look-ahead. Both :func:`build_stages` and the live taps build through here.
+    ``stream`` is the codec's stream mode and ``seam_fade`` its seam fade in
+    samples (None: what its weights record); ``lookahead`` gives an RTPGHI
+    vocoder one frame of phase look-ahead. Both :func:`build_stages` and the
+    live taps build through here.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
@@ -204,7 +239,7 @@ def model_stage(
         from engine.models.codec.stage import CodecStage
 
         codec_precision = REFERENCE if precision == REFERENCE else "fp32"  # exact either way
-        return CodecStage(model, precision=codec_precision, stream=stream)
+        return CodecStage(model, precision=codec_precision, stream=stream, seam_fade=seam_fade)
     if kind == "vocoder":
         from engine.models.vocos.stage import VocosStage
 

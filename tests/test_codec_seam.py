@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.chain import build_stages, model_variant, parse_chain
 from engine.models.codec.checkpoint import load_codec, save_codec, seeded_codec
 from engine.models.codec.model import CodecConfig
 from engine.models.codec.seam import SeamJoin, fade_in, stitch_windows
@@ -144,3 +145,56 @@ def test_the_fade_goes_from_the_held_samples_to_the_next_window():
         [2, 3, 4 + (6 + 0 - 4) * r2[0], 5 + (7 - 5) * r2[1], 8, 9, 10, 11],
         atol=1e-5,
     )
+
+
+def test_chain_names_ask_for_a_fade_and_bad_ones_are_refused():
+    assert parse_chain("codec@fade32") == ("codec@fade32",)
+    assert parse_chain("codec@fade032/reuse+vocoder") == ("codec@reuse/fade32", "vocoder")
+    assert model_variant("codec@oas/fade0") == ("codec", {"stream": "oas", "seam_fade": 0})
+    assert model_variant("codec") == ("codec", {"stream": None})  # what the weights record
+    for bad in ("codec@fade", "codec@fade-1", "codec@oas/reuse", "codec@fade8/fade16", "codec@x"):
+        with pytest.raises(ValueError, match="codec@MODE, codec@fadeN"):
+            parse_chain(bad)
+
+
+@pytest.fixture(scope="module")
+def hard_cut_file(tmp_path_factory):
+    """A checkpoint that records no fade (as a seed checkpoint or an older file)."""
+    path = tmp_path_factory.mktemp("seam") / "hard.safetensors"
+    save_codec(codec(seam=0), path, {"output_delay_samples": 5})
+    return path
+
+
+def test_a_checkpoint_without_the_fade_is_built_with_one_by_name(hard_cut_file):
+    (plain,) = build_stages("codec", codec_weights=hard_cut_file, precision="reference")
+    (faded,) = build_stages("codec@fade16", codec_weights=hard_cut_file, precision="reference")
+    assert (plain.seam, faded.seam) == (0, 16)
+    assert faded.latency == plain.latency + 16  # the fade's wait is declared, not hidden
+    model = load_codec(hard_cut_file)
+    x = signal(2000, seed=5)
+    want = CodecStage(model, seam_fade=16).offline(x)
+    np.testing.assert_allclose(faded.offline(x), want, atol=1e-5)
+    assert np.abs(want - plain.offline(x)).max() > 1e-4
+    with pytest.raises(ValueError, match="seam_fade must be in"):
+        build_stages("codec@fade300", codec_weights=hard_cut_file)
+
+
+def test_decode_with_a_fade_is_process_with_the_same_fade(hard_cut_file, tmp_path):
+    import soundfile as sf
+
+    from app.cli import main
+    from tests.speech_fixture import make_speech
+
+    wav, svx, out, ref = (tmp_path / n for n in ("s.wav", "s.svx", "d.wav", "p.wav"))
+    make_speech(wav)
+    weights = ["--codec-weights", str(hard_cut_file)]
+    assert main(["encode", str(wav), str(svx), *weights]) == 0
+    assert main(["decode", str(svx), str(out), "--seam-fade", "24", *weights]) == 0
+    assert main(["process", str(wav), str(ref), "--chain", "codec@fade24", *weights]) == 0
+    y, _ = sf.read(out, dtype="float32")
+    y_ref, _ = sf.read(ref, dtype="float32")
+    assert y.shape == y_ref.shape and np.abs(y).max() > 0.01
+    assert np.abs(y - y_ref).max() <= 1e-4
+    plain = tmp_path / "plain.wav"
+    assert main(["decode", str(svx), str(plain), *weights]) == 0
+    assert np.abs(sf.read(plain, dtype="float32")[0] - y).max() > 1e-4  # the option did act

@@ -26,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=Path, metavar="IN.svx")
     p.add_argument("output", type=Path, metavar="OUT")
     p.add_argument("--codec-weights", type=Path, default=None, metavar="F")
+    p.add_argument(
+        "--seam-fade",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cross-fade each hop's seam over N samples (default: what the weights record; "
+        "0: the seed's hard cut); the receiver's choice, the tokens are the same. "
+        "As 'process --chain codec@fadeN'",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)
 
@@ -41,7 +50,8 @@ def _run(args: argparse.Namespace) -> int:
     model = load_codec_model(args.codec_weights)
     check_weights(header, model, str(args.input))  # before the slow fast-path set-up
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(model, precision="fp32", stream=stream_of(header, str(args.input)))
+    stream = stream_of(header, str(args.input))
+    stage = CodecStage(model, precision="fp32", stream=stream, seam_fade=args.seam_fade)
     check_fits(header, stage, str(args.input))
     clipped = write_audio(args.output, decode_signal(stage, tokens, header.sample_count))
     print(f"audio duration:   {header.sample_count / SAMPLE_RATE:.3f} s")
