@@ -9,6 +9,8 @@ and the live engine, so what is heard live is what is measured offline.
 cross-fades each hop's seam over N samples whatever the weights record
 (``codec@fade0``: the seed's hard cut; ``codec@reuse/fade32``: both), so a
 checkpoint trained without the fade can be heard and measured with it.
+``codec@searchK`` lets the encoder search K candidates per token
+(:mod:`engine.models.codec.search`): the same bits, chosen by their sound.
 
 Reference codecs for A/B comparison are chains of their own
 (:mod:`engine.classic.reference_stages`):
@@ -58,8 +60,11 @@ CHAINS = (
 #: The codec's stream modes (``engine.models.codec.model.STREAM_MODES``, named
 #: here so that parsing a chain name does not import torch).
 CODEC_STREAMS = ("oas", "reuse")
-#: ``codec@fadeN``: the seam fade asked of the stage (``CodecStage(seam_fade=N)``).
-_FADE = re.compile(r"fade(\d{1,4})")
+#: One option of ``codec@...``: a stream mode, ``fadeN`` (the seam fade asked of the
+#: stage) or ``searchK`` (the encoder's token search, K candidates per token).
+_CODEC_OPTION = re.compile(
+    rf"(?P<stream>{'|'.join(CODEC_STREAMS)})|fade(?P<fade>\d{{1,4}})|search(?P<search>\d{{1,2}})"
+)
 #: The vocoder with one frame of phase look-ahead (RTPGHI-phase weights only): one hop
 #: (8 ms at the default's frames) more latency for a better phase (engine/training/README.md).
 VOCODER_LOOKAHEAD = "vocoder@lookahead"
@@ -71,7 +76,8 @@ _ALIASES = {"vocos": "vocoder", "none": "dry"}
 SYNTAX = (
     "dry, or [CODEC][,VOCODER] where CODEC is codec (TinyTransformerCodec in the stream mode "
     "of its weights; codec@oas or codec@reuse to choose, codec@fadeN for an N-sample seam "
-    "fade, codec@reuse/fade32 for both) or a reference "
+    "fade, codec@searchK for the encoder's token search, joined as codec@reuse/fade32/search4) "
+    "or a reference "
     "codec (opus[@KBPS][/10ms], mulaw, alaw, amrwb@KBPS, speex@KBPS, codec2@KBPS) and "
     "VOCODER is vocoder (vocoder@lookahead: one frame of phase look-ahead) or the classical "
     "pghi[@N_FFT/HOP]; stages are separated by ',' or '+'; live only: link (what the "
@@ -125,33 +131,38 @@ def _stage_name(name: str, text: str) -> str:
     raise ValueError(f"unknown chain '{text}' (stage '{name}'); expected {SYNTAX}")
 
 
-def _codec_variant(options: str, text: str) -> str:
-    """``'fade32/reuse'`` -> ``'codec@reuse/fade32'``: at most one stream mode and one fade."""
-    parts = options.split("/")
-    streams = [p for p in parts if p in CODEC_STREAMS]
-    fades = [p for p in parts if _FADE.fullmatch(p)]
-    if len(streams) > 1 or len(fades) > 1 or len(streams) + len(fades) != len(parts):
-        raise ValueError(
-            f"unknown codec stream mode or fade in '{text}': codec@MODE, codec@fadeN or "
-            f"codec@MODE/fadeN "
-            f"(MODE: {' or '.join(CODEC_STREAMS)}; N: seam fade in samples, 0 = hard cut)"
-        )
-    fade = [f"fade{int(fades[0][4:])}"] if fades else []
-    return "codec@" + "/".join(streams + fade)
+def _codec_parts(variant: str) -> dict[str, str] | None:
+    """``'reuse/fade32'`` -> ``{'stream': 'reuse', 'fade': '32'}``; None if not a codec variant.
 
-
-def _codec_options(variant: str) -> dict | None:
-    """``'reuse/fade32'`` -> the codec stage's keyword arguments; None if not a codec variant."""
-    options: dict = {"stream": None}
+    At most one stream mode, one ``fadeN`` and one ``searchK``, in any order.
+    """
+    parts: dict[str, str] = {}
     for part in variant.split("/") if variant else ():
-        fade = _FADE.fullmatch(part)
-        if part in CODEC_STREAMS:
-            options["stream"] = part
-        elif fade:
-            options["seam_fade"] = int(fade.group(1))
-        else:
+        option = _CODEC_OPTION.fullmatch(part)
+        if option is None:
             return None
-    return options
+        kind = "stream" if option["stream"] else "fade" if option["fade"] else "search"
+        if kind in parts:
+            return None
+        parts[kind] = option[kind]
+    return parts
+
+
+def _codec_variant(options: str, text: str) -> str:
+    """``'fade032/reuse'`` -> ``'codec@reuse/fade32'``: the canonical name, or ValueError."""
+    parts = _codec_parts(options)
+    if not parts:
+        raise ValueError(
+            f"unknown codec stream mode, fade or search in '{text}': codec@MODE, codec@fadeN, "
+            f"codec@searchK or several joined by '/', as codec@reuse/fade32/search4 "
+            f"(MODE: {' or '.join(CODEC_STREAMS)}; N: seam fade in samples, 0 = hard cut; "
+            f"K: the encoder's candidates per token)"
+        )
+    names = {"stream": "{}", "fade": "fade{}", "search": "search{}"}
+    canonical = [
+        names[k].format(parts[k] if k == "stream" else int(parts[k])) for k in names if k in parts
+    ]
+    return "codec@" + "/".join(canonical)
 
 
 def model_variant(name: str) -> tuple[str, dict] | None:
@@ -164,8 +175,11 @@ def model_variant(name: str) -> tuple[str, dict] | None:
     :func:`model_stage`, the one reading of these names for every front end.
     """
     base, _, variant = name.partition("@")
-    options = _codec_options(variant) if base == "codec" else None
-    if options is not None:
+    parts = _codec_parts(variant) if base == "codec" else None
+    if parts is not None:
+        options: dict = {"stream": parts.get("stream")}
+        options.update({"seam_fade": int(parts["fade"])} if "fade" in parts else {})
+        options.update({"search": int(parts["search"])} if "search" in parts else {})
         return "codec", options
     if name in ("vocoder", VOCODER_LOOKAHEAD):
         return "vocoder", {"lookahead": name == VOCODER_LOOKAHEAD}
@@ -225,11 +239,13 @@ def model_stage(
     stream: str | None = None,
     lookahead: bool = False,
     seam_fade: int | None = None,
+    search: int = 0,
 ) -> HopStage:
     """A fresh stage of one of our models (``kind`` "codec" or "vocoder") at ``precision``.
 
     ``stream`` is the codec's stream mode and ``seam_fade`` its seam fade in
-    samples (None: what its weights record); ``lookahead`` gives an RTPGHI
+    samples (None: what its weights record), ``search`` its encoder's token
+    search (candidates per token, 0: none); ``lookahead`` gives an RTPGHI
     vocoder one frame of phase look-ahead. Both :func:`build_stages` and the
     live taps build through here.
     """
@@ -239,7 +255,9 @@ def model_stage(
         from engine.models.codec.stage import CodecStage
 
         codec_precision = REFERENCE if precision == REFERENCE else "fp32"  # exact either way
-        return CodecStage(model, precision=codec_precision, stream=stream, seam_fade=seam_fade)
+        return CodecStage(
+            model, precision=codec_precision, stream=stream, seam_fade=seam_fade, search=search
+        )
     if kind == "vocoder":
         from engine.models.vocos.stage import VocosStage
 

@@ -85,14 +85,21 @@ def encode_signal(stage: CodecStage, x: np.ndarray) -> np.ndarray:
 
 
 def decode_signal(stage: CodecStage, tokens: np.ndarray, samples: int) -> np.ndarray:
-    """Tokens from :func:`encode_signal` -> the ``samples`` decoded samples (resets ``stage``)."""
+    """Tokens from :func:`encode_signal` -> the ``samples`` decoded samples (resets ``stage``).
+
+    A stage with a longer seam fade than the encoder's waits longer than the
+    file's hops cover: its last (fade difference) samples are then silent.
+    """
     codebooks = stage.model.config.n_codebooks
     stage.reset()
     out = np.concatenate(
         [stage.decode_hop(t.reshape(-1, codebooks).T) for t in np.asarray(tokens, np.int64)]
     )
     d = stage.model_delay
-    return out[d : d + samples]
+    # a receiver may fade the seams over more samples than the encoder counted on
+    # (decode --seam-fade): the file's last hop may then end before the audio does
+    missing = max(0, d + samples - len(out))
+    return np.concatenate([out[d : d + samples], np.zeros(missing, np.float32)])
 
 
 def check_weights(header: TokenHeader, model: TinyTransformerCodec, path: str) -> None:

@@ -194,7 +194,19 @@ def test_decode_with_a_fade_is_process_with_the_same_fade(hard_cut_file, tmp_pat
     y, _ = sf.read(out, dtype="float32")
     y_ref, _ = sf.read(ref, dtype="float32")
     assert y.shape == y_ref.shape and np.abs(y).max() > 0.01
-    assert np.abs(y - y_ref).max() <= 1e-4
+    # (the file was encoded for no fade: its last hop may end before the last 24 samples)
+    assert np.abs(y - y_ref)[:-24].max() <= 1e-4
     plain = tmp_path / "plain.wav"
     assert main(["decode", str(svx), str(plain), *weights]) == 0
     assert np.abs(sf.read(plain, dtype="float32")[0] - y).max() > 1e-4  # the option did act
+
+
+def test_a_longer_fade_than_the_file_covers_still_gives_every_sample(hard_cut_file):
+    model = load_codec(hard_cut_file)
+    x = signal(HOP * 8 - 5, seed=6)  # the encoder's last hop ends 0 samples after its delay
+    tokens = encode_signal(CodecStage(model), x)
+    faded = CodecStage(model, seam_fade=SEAM)
+    y = decode_signal(faded, tokens, len(x))
+    assert y.shape == x.shape
+    n = len(x) - SEAM
+    np.testing.assert_allclose(y[:n], faded.offline(x)[:n], atol=1e-5)

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="cross-fade each hop's seam over N samples (default: what the weights record; "
         "0: the seed's hard cut); the receiver's choice, the tokens are the same. "
-        "As 'process --chain codec@fadeN'",
+        "As 'process --chain codec@fadeN', but for the last samples when N is longer than "
+        "the fade the file was encoded for (they come after its last hop: silent)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)

@@ -37,6 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="stream mode (default: the one the weights were trained for; the header records it)",
     )
+    p.add_argument(
+        "--search",
+        type=int,
+        default=0,
+        metavar="K",
+        help="token search: try the K codewords nearest each latent and send those whose "
+        "decoded sound is closest to the input (reuse stream; same bits, same decoder, "
+        "several times the encoding time; 0: the nearest, default). As 'process --chain "
+        "codec@searchK'",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as live)")
     p.set_defaults(func=run)
 
@@ -56,7 +66,8 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     torch.set_num_threads(max(1, args.threads))
-    stage = CodecStage(load_codec_model(args.codec_weights), precision="fp32", stream=args.stream)
+    model = load_codec_model(args.codec_weights)
+    stage = CodecStage(model, precision="fp32", stream=args.stream, search=args.search)
     x = audio.samples
     header = header_for(stage, len(x))
     size = write_token_file(args.output, header, encode_signal(stage, x))

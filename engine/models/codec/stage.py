@@ -46,6 +46,12 @@ Seam fade (``seam_fade`` in the weights' config, or asked of the stage):
 each hop's last ``seam`` samples are cross-faded into the next window's
 decode of them (:mod:`engine.models.codec.seam`); the output waits
 ``seam`` samples more, declared in ``model_delay``. Either mode, no bits.
+
+Token search (``search=K``, reuse mode only): the encoder tries the K
+codewords nearest each latent and sends those whose decoded output is
+closest to the input (:mod:`engine.models.codec.search`); same decoder,
+same bits, more encoder time. It depends on what was sent before, so the
+offline form encodes hop after hop as the stream does.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from engine.dsp.start_gate import StartGate
 from engine.models.codec.fast import FastCodec
 from engine.models.codec.model import TinyTransformerCodec, check_seam_fade, check_stream
 from engine.models.codec.seam import SeamJoin
+from engine.models.codec.search import TokenSearch
 from engine.models.weights import recorded_delay
 from engine.stage import REFERENCE, HopStage
 from engine.token_stats import TokenCounter
@@ -76,6 +83,8 @@ class CodecStage(HopStage):
     ``"reference"`` runs the model itself. The codec has no lower-precision path.
     ``stream`` and ``seam_fade`` default to what the weights record (see
     :class:`~engine.models.codec.model.CodecConfig`); either can be asked for.
+    ``search`` > 0 makes the encoder search that many candidates per token
+    (reuse mode; see the module docstring).
     """
 
     name = "codec"
@@ -86,6 +95,7 @@ class CodecStage(HopStage):
         precision: str = REFERENCE,
         stream: str | None = None,
         seam_fade: int | None = None,
+        search: int = 0,
     ) -> None:
         if precision not in CODEC_PRECISIONS:
             raise ValueError(
@@ -120,6 +130,8 @@ class CodecStage(HopStage):
         # reuse mode: the frames received before this hop's (start: those of silence)
         self._start_history = self._silence_history()
         self._history = self._start_history.copy()
+        self.search = self._token_search(search)
+        self._sent = self._start_history.copy()  # the encoder's copy, for the search
         # what the decoder receives, counted for the GUI's token view (see step)
         self.token_counter = TokenCounter(
             cfg.n_codebooks,
@@ -128,6 +140,15 @@ class CodecStage(HopStage):
             self.hop / self.sample_rate,
             cfg.bits_per_token,
         )
+
+    def _token_search(self, candidates: int) -> TokenSearch | None:
+        """The encoder's token search (None for ``candidates`` 0); reuse mode only."""
+        if not candidates:
+            return None
+        if self.stream != "reuse":
+            raise ValueError("the token search needs the token-reuse stream (codec@reuse)")
+        delay = self.model_delay - self.seam
+        return TokenSearch(self.model, candidates, self.seam, delay, fast=self.fast is not None)
 
     def _silence_history(self) -> np.ndarray:
         """Reuse mode's frames before the first hop (see :func:`silence_frames`); empty in OaS."""
@@ -179,7 +200,18 @@ class CodecStage(HopStage):
         buf = self._buf
         buf[: self.context] = buf[self.hop :]
         buf[self.context :] = hop_in
-        return self._encode_window(self._buf_t)[:, -self.frames_sent :]
+        codes = self._encode_window(self._buf_t)[:, -self.frames_sent :]
+        if self.search is not None:
+            codes, self._sent = self._searched(self._buf_t, codes, self._sent)
+        return codes
+
+    def _searched(
+        self, window: torch.Tensor, codes: np.ndarray, sent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The search's tokens for ``window`` and the receiver's frames after them."""
+        found = self.search.refine(window, torch.from_numpy(sent), torch.from_numpy(codes))
+        found = found.numpy()
+        return found, np.concatenate([sent, found], axis=1)[:, self.frames_sent :]
 
     def _encode_window(self, window: torch.Tensor) -> np.ndarray:
         """``(1, window)`` audio -> codes ``(n_codebooks, frames_per_window)``."""
@@ -212,6 +244,7 @@ class CodecStage(HopStage):
         """Forget the context (back to the zeros that precede a stream)."""
         self._buf.fill(0.0)
         self._history = self._start_history.copy()
+        self._sent = self._start_history.copy()
         self._seam_join.reset()
         self._gate.reset()
         self.token_counter.reset()
@@ -258,7 +291,13 @@ class CodecStage(HopStage):
     def _offline_reuse(self, windows: torch.Tensor) -> np.ndarray:
         """Reuse mode on OaS windows ``(steps, window)``: decoded ``(steps, hop + seam)``."""
         n = self.frames_sent
-        sent = [self._encode_window(w.reshape(1, -1).clone())[:, -n:] for w in windows]
+        sent, held = [], self._start_history
+        for w in windows:
+            window = w.reshape(1, -1).clone()
+            codes = self._encode_window(window)[:, -n:]
+            if self.search is not None:
+                codes, held = self._searched(window, codes, held)
+            sent.append(codes)
         sent_t = torch.from_numpy(np.stack(sent))[None]
         codes = reuse_windows(sent_t, torch.from_numpy(self._start_history))[0]
         if self.fast is not None:  # one window at a time, exactly as step() decodes
