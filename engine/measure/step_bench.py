@@ -4,7 +4,8 @@ Each row times one streaming step on ``threads`` torch threads (1 by
 default: the live engine runs on one), mel computation included:
 
 * ``codec``: one overlap-save hop (encode + decode of a 480-sample window,
-  15 ms of audio);
+  15 ms of audio); ``codec search4``: one token-reuse hop whose encoder
+  searches 4 candidates per token (``codec@search4``, about 20 decodes);
 * ``vocos <size>``: one chunk of N mel frames (N x 20 ms of audio);
 * ``pghi N_FFT/HOP``: one frame of the classical vocoder floor (chain
   ``pghi``: mel, pinv magnitude, RTPGHI heap in Python, overlap-add; numpy).
@@ -188,6 +189,35 @@ def bench_codec(model: TinyTransformerCodec, opts: BenchOptions, report: BenchRe
         paths, time_paths(paths, inputs, opts.warmup, opts.runs), strict=True
     ):
         report.rows.append(BenchRow("codec", path.name, 1, audio_ms, med, p99, first))
+    bench_codec_search(model, opts, report)
+
+
+def bench_codec_search(
+    model: TinyTransformerCodec, opts: BenchOptions, report: BenchReport
+) -> None:
+    """Time one token-reuse hop with the encoder's token search (``codec@search4``).
+
+    An encoder effort, not a live default: the row says what it costs per
+    15 ms of audio, so whether a machine can afford it live.
+    """
+    from engine.models.codec.stage import CodecStage
+
+    cfg = model.config
+    stage = CodecStage(model, precision="fp32", stream="reuse", search=SEARCH_CANDIDATES)
+    inputs = [x[:, -cfg.hop :] for x in _inputs(cfg.window, seed=opts.seed)]
+
+    def step(x: torch.Tensor) -> np.ndarray:
+        return stage.step(x[0].numpy())
+
+    path = StepPath(f"fast fp32 {stage.stream}", step, stage.reset)
+    runs, warmup = max(1, opts.runs // 10), max(1, opts.warmup // 10)  # each step is ~20 decodes
+    ((med, p99, first),) = time_paths([path], inputs, warmup, runs)
+    model_name = f"codec search{SEARCH_CANDIDATES}"
+    report.rows.append(BenchRow(model_name, path.name, 1, 1e3 * cfg.hop / 16000, med, p99, first))
+
+
+#: Candidates per token of the timed token search (``codec@search4``).
+SEARCH_CANDIDATES = 4
 
 
 def _no_state() -> None:

@@ -55,7 +55,7 @@ def test_quick_bench_prints_every_expected_row(capsys):
     assert "1 thread(s)" in out and "load average" in out
     rows = _table_rows(out)
     keys = {(r[0], r[1].split()[0], r[2]) for r in rows}
-    expected = {("codec", "fp32", "1"), ("codec", "fast", "1")}
+    expected = {("codec", "fp32", "1"), ("codec", "fast", "1"), ("codec search4", "fast", "1")}
     for size in ("vocos seed", "vocos default"):
         expected |= {(size, path, str(n)) for path in ("fp32", "fast") for n in CHUNK_FRAMES}
     expected |= {(f"pghi {n_fft}/{hop}", "numpy", "1") for n_fft, hop in PGHI_GEOMETRIES}
