@@ -3,7 +3,7 @@ r"""Quick PESQ-WB / STOI of trained weights on held-out speakers (a training aid
     python -m engine.training.quick_eval --split runs/codec/split.json \\
         [--codec resources/weights/codec.safetensors] \\
         [--vocos resources/weights/vocos.safetensors] \\
-        [--n 8] [--corpus librispeech] [--lookahead]
+        [--n 8] [--corpus librispeech] [--lookahead] [--search K]
 
 Runs each chain through the stages' offline forms (which equal their
 streaming output, latency removed): codec = overlap-save ``CodecStage``,
@@ -65,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--lookahead", action="store_true", help="RTPGHI vocoders: one frame of phase look-ahead"
     )
+    p.add_argument(
+        "--search",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also score the codec with the encoder's token search (K candidates per token)",
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -74,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         from engine.models.codec.checkpoint import load_codec
         from engine.models.codec.stage import CodecStage
 
-        chains["codec"] = [CodecStage(load_codec(args.codec))]
+        codec = load_codec(args.codec)
+        chains["codec"] = [CodecStage(codec)]
+        if args.search:
+            searched = CodecStage(codec, precision="fp32", search=args.search)
+            chains[f"codec@search{args.search}"] = [searched]
     if args.vocos:
         from engine.models.vocos.checkpoint import load_vocos
         from engine.models.vocos.stage import VocosStage
