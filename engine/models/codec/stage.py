@@ -147,6 +147,8 @@ class CodecStage(HopStage):
             return None
         if self.stream != "reuse":
             raise ValueError("the token search needs the token-reuse stream (codec@reuse)")
+        if self._device.type != "cpu":
+            raise ValueError(f"the token search runs on the CPU, the model is on {self._device}")
         delay = self.model_delay - self.seam
         return TokenSearch(self.model, candidates, self.seam, delay, fast=self.fast is not None)
 
